@@ -1,0 +1,185 @@
+/* arena.c — the shim's own memory: every table, the depot and the report buffers live in mmap'ed
+ * regions registered here, never in the tracked heap (or every block would look reachable, and
+ * the shim would re-enter itself). The registry lets the scan and pre-faulting skip them. */
+#include "internal.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+#define MAX_REGIONS 16384
+#define CHUNK (1u << 20)
+#define NCLASSES 8 /* 16 .. 2048 bytes */
+
+typedef struct region { uintptr_t lo, hi; } region_t;
+static region_t regions[MAX_REGIONS];
+static size_t nregions;
+static fl_lock_t arena_lock;
+
+typedef struct freeobj { struct freeobj *next; } freeobj_t;
+static freeobj_t *freelist[NCLASSES];
+static char *bump, *bump_end;
+
+static void add_region(uintptr_t lo, uintptr_t hi)
+{
+    /* Extend a neighbour when the kernel placed the new mapping right next to it. */
+    for (size_t i = nregions; i-- > 0;) {
+        if (regions[i].hi == lo) {
+            regions[i].hi = hi;
+            return;
+        }
+        if (regions[i].lo == hi) {
+            regions[i].lo = lo;
+            return;
+        }
+    }
+    if (nregions < MAX_REGIONS)
+        regions[nregions++] = (region_t){lo, hi};
+    else
+        fl_disable("too many shim memory regions");
+}
+
+static void remove_region(uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = 0; i < nregions; i++) {
+        region_t *r = &regions[i];
+        if (lo < r->lo || hi > r->hi)
+            continue;
+        if (lo == r->lo && hi == r->hi)
+            *r = regions[--nregions];
+        else if (lo == r->lo)
+            r->lo = hi;
+        else if (hi == r->hi)
+            r->hi = lo;
+        else { /* a hole in the middle: split */
+            uintptr_t oldhi = r->hi;
+            r->hi = lo;
+            if (nregions < MAX_REGIONS)
+                regions[nregions++] = (region_t){hi, oldhi};
+        }
+        return;
+    }
+}
+
+static void *map_locked(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    /* Name it in /proc/pid/maps where the kernel supports it (5.17+); harmless otherwise. */
+    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"forkleak");
+    add_region((uintptr_t)p, (uintptr_t)p + size);
+    return p;
+}
+
+static size_t page_round(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+void *fl_arena_map(size_t size)
+{
+    size = page_round(size);
+    fl_lock(&arena_lock);
+    void *p = map_locked(size);
+    fl_unlock(&arena_lock);
+    return p;
+}
+
+void fl_arena_unmap(void *p, size_t size)
+{
+    if (!p)
+        return;
+    size = page_round(size);
+    fl_lock(&arena_lock);
+    munmap(p, size);
+    remove_region((uintptr_t)p, (uintptr_t)p + size);
+    fl_unlock(&arena_lock);
+}
+
+static int size_class(size_t size)
+{
+    int c = 0;
+    size_t s = 16;
+    while (s < size) {
+        s <<= 1;
+        c++;
+    }
+    return c;
+}
+
+void *fl_arena_alloc(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > 2048)
+        return fl_arena_map(size);
+    int c = size_class(size);
+    size_t csize = (size_t)16 << c;
+    void *p;
+    fl_lock(&arena_lock);
+    if (freelist[c]) {
+        freeobj_t *f = freelist[c];
+        freelist[c] = f->next;
+        p = f;
+        memset(p, 0, csize);
+    } else {
+        if (bump + csize > bump_end) {
+            char *chunk = map_locked(CHUNK);
+            if (!chunk) {
+                fl_unlock(&arena_lock);
+                return NULL;
+            }
+            bump = chunk;
+            bump_end = chunk + CHUNK;
+        }
+        p = bump; /* fresh mmap pages are zero */
+        bump += csize;
+    }
+    fl_unlock(&arena_lock);
+    return p;
+}
+
+void fl_arena_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (size > 2048) {
+        fl_arena_unmap(p, size);
+        return;
+    }
+    int c = size_class(size ? size : 1);
+    fl_lock(&arena_lock);
+    ((freeobj_t *)p)->next = freelist[c];
+    freelist[c] = p;
+    fl_unlock(&arena_lock);
+}
+
+void fl_arena_foreach(void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < nregions; i++)
+        fn(regions[i].lo, regions[i].hi, ctx);
+}
+
+bool fl_arena_owns(uintptr_t addr)
+{
+    for (size_t i = 0; i < nregions; i++)
+        if (addr >= regions[i].lo && addr < regions[i].hi)
+            return true;
+    return false;
+}
+
+void fl_arena_lock(void)
+{
+    fl_lock_force(&arena_lock);
+}
+
+void fl_arena_unlock(void)
+{
+    fl_unlock_force(&arena_lock);
+}

@@ -1,0 +1,143 @@
+/* fork.c — fork: generations, lineage, the children a process made, and child setup.
+ * At fork nothing is O(live blocks): the child only bumps its generation (a block is inherited
+ * iff its gen is older), so a 1 M-block heap forks as fast as an empty one. Every shim lock is
+ * taken before fork and released in both processes; vfork and posix_spawn children (CLONE_VM, no
+ * atfork handlers) are never touched: they fail fl_is_own_process(). */
+#include "internal.h"
+
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+fl_proc_t fl_proc;
+volatile pid_t fl_known_pid;
+uint64_t fl_fork_time_mono;
+
+static fl_child_t *children;
+static size_t nchildren, capchildren;
+static fl_lock_t children_lock;
+
+bool fl_is_own_process(void)
+{
+    /* glibc 2.36 getpid() is a real syscall (no cache), so this is right in a vfork child. */
+    return getpid() == fl_known_pid;
+}
+
+void fl_children_add(pid_t pid, int how)
+{
+    fl_lock(&children_lock);
+    if (nchildren == capchildren) {
+        size_t ncap = capchildren ? capchildren * 2 : 64;
+        fl_child_t *n = fl_arena_alloc(ncap * sizeof *n);
+        if (!n) {
+            fl_unlock(&children_lock);
+            return;
+        }
+        if (children) {
+            __builtin_memcpy(n, children, nchildren * sizeof *n);
+            fl_arena_free(children, capchildren * sizeof *n);
+        }
+        children = n;
+        capchildren = ncap;
+    }
+    children[nchildren++] = (fl_child_t){pid, (uint8_t)how, fl_now_ns()};
+    fl_unlock(&children_lock);
+}
+
+size_t fl_children_get(const fl_child_t **out)
+{
+    *out = children;
+    return nchildren;
+}
+
+/* Runs in the child, single-threaded, with every shim lock still held by this thread. */
+static void child_setup(pid_t parent_pid, pid_t parent_tid, uint64_t fork_ns)
+{
+    fl_known_pid = getpid();
+    if (fl_proc.lineage_n == sizeof fl_proc.lineage / sizeof fl_proc.lineage[0]) {
+        __builtin_memmove(&fl_proc.lineage[0], &fl_proc.lineage[1],
+                          sizeof fl_proc.lineage - sizeof fl_proc.lineage[0]);
+        fl_proc.lineage_n--;
+        fl_proc.lineage_truncated = true;
+    }
+    fl_proc.lineage[fl_proc.lineage_n].pid = parent_pid;
+    fl_proc.lineage[fl_proc.lineage_n].gen = fl_proc.gen;
+    fl_proc.lineage_n++;
+    fl_proc.pid = fl_known_pid;
+    fl_proc.ppid = parent_pid;
+    fl_proc.gen++;
+    fl_proc.start_ns = fork_ns;
+    fl_fork_time_mono = fl_mono_ns();
+    nchildren = 0; /* the parent's children are not ours; the array stays (arena, CoW) */
+    fl_threads_after_fork_child(parent_tid);
+    fl_exit_after_fork_child();
+}
+
+pid_t fl_fork(void)
+{
+    if (fl_real_state != 2)
+        fl_real_resolve();
+    if (!fl_active) {
+        pid_t pid = fl_real.fork();
+        if (pid == 0)
+            fl_known_pid = getpid();
+        return pid;
+    }
+    pid_t parent = fl_proc.pid, parent_tid = (pid_t)syscall(SYS_gettid);
+    uint64_t t = fl_now_ns();
+    /* Order: drain the hooks, then the locks in the order the hot path nests them (depot and
+     * table shards are never held together; the arena is always innermost). glibc takes its own
+     * malloc locks after all atfork prepare handlers: shim then glibc, never the reverse. */
+    fl_gate_close();
+    fl_depot_lock_all();
+    fl_table_lock_all();
+    fl_lock_force(&children_lock);
+    fl_arena_lock();
+    /* Other libraries' atfork prepare handlers run inside fork and may malloc: this thread holds
+     * every lock already and must pass them (DESIGN.md, "Fork"). */
+    fl_tl_fork_holder = 1;
+    pid_t pid = fl_real.fork();
+    fl_tl_fork_holder = 0;
+    if (pid == 0)
+        child_setup(parent, parent_tid, t);
+    fl_arena_unlock();
+    fl_unlock_force(&children_lock);
+    fl_table_unlock_all();
+    fl_depot_unlock_all();
+    fl_gate_open();
+    if (pid > 0)
+        fl_children_add(pid, 0);
+    return pid;
+}
+
+FL_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (fl_real_state != 2)
+        fl_real_resolve();
+    pid_t p;
+    int rc = fl_real.posix_spawn(&p, path, fa, attr, argv, envp);
+    if (rc == 0) {
+        if (pid)
+            *pid = p;
+        if (fl_active)
+            fl_children_add(p, 1);
+    }
+    return rc;
+}
+
+FL_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (fl_real_state != 2)
+        fl_real_resolve();
+    pid_t p;
+    int rc = fl_real.posix_spawnp(&p, file, fa, attr, argv, envp);
+    if (rc == 0) {
+        if (pid)
+            *pid = p;
+        if (fl_active)
+            fl_children_add(p, 1);
+    }
+    return rc;
+}

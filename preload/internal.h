@@ -1,0 +1,297 @@
+/* internal.h — declarations shared by the files of libforkleak.so, grouped by defining file.
+ * Nothing here may allocate from the tracked heap; every function is callable from inside malloc
+ * unless its comment says otherwise. */
+#ifndef FL_INTERNAL_H
+#define FL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FL_EXPORT __attribute__((visibility("default")))
+#define FL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define FL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FL_TLS __thread __attribute__((tls_model("initial-exec")))
+#define FL_MAX_DEPTH 64
+
+/* Always-on check for conditions that would corrupt the shim's state: it degrades (warns once and
+ * stops tracking) instead of aborting the host program. */
+#define FL_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (FL_UNLIKELY(!(cond)))                                                                  \
+            fl_disable("internal check failed: " #cond " at " __FILE__);                          \
+    } while (0)
+
+/* ---- log.c: malloc-free formatting and messages ---- */
+size_t fl_vfmt(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t fl_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void fl_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fl_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fl_log_raw(const char *s, size_t n);
+/* Stops tracking for good (this process and its children): warns once with the reason. */
+void fl_disable(const char *why);
+uint64_t fl_now_ns(void);      /* CLOCK_REALTIME */
+uint64_t fl_mono_ns(void);     /* CLOCK_MONOTONIC */
+
+/* ---- options.c: FORKLEAK_* configuration ---- */
+enum fl_prefault_mode { FL_PREFAULT_OFF, FL_PREFAULT_HEAP, FL_PREFAULT_WRITABLE };
+enum fl_prefault_in { FL_PREFAULT_IN_CHILD, FL_PREFAULT_IN_PARENT, FL_PREFAULT_IN_BOTH };
+enum fl_inherited_mode { FL_INHERITED_SUMMARY, FL_INHERITED_FULL };
+typedef struct fl_options {
+    char dir[512];
+    int depth;
+    int prefault;
+    int prefault_in;
+    bool follow_exec;
+    int inherited;
+    bool scan_mappings;
+    int signal;        /* 0: off */
+    bool reachable;    /* list reachable groups too */
+    bool help;
+} fl_options_t;
+extern fl_options_t fl_opt;
+/* Parses the environment; on an invalid value prints one line and exits with status 2. */
+void fl_options_parse(void);
+/* Writes "key=value" pairs of the effective settings (for the report's config record). */
+size_t fl_options_describe(char *buf, size_t cap);
+
+/* ---- real.c: the next allocator and the bootstrap pool ---- */
+typedef struct fl_real_fns {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+    pid_t (*fork)(void);
+    void (*exit_)(int);
+    void (*Exit_)(int);
+    int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
+    int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[],
+                       char *const[]);
+    int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[],
+                        char *const[]);
+} fl_real_fns_t;
+extern fl_real_fns_t fl_real;
+extern volatile int fl_real_state; /* 0 none, 1 resolving, 2 ready */
+void fl_real_resolve(void);
+bool fl_bootstrap_owns(const void *p);
+void *fl_bootstrap_alloc(size_t size, size_t align);
+size_t fl_bootstrap_size(const void *p);
+
+/* ---- arena.c: the shim's own memory (mmap), never the tracked heap ---- */
+void *fl_arena_alloc(size_t size); /* zeroed, 16-byte aligned; NULL on failure */
+void fl_arena_free(void *p, size_t size);
+void *fl_arena_map(size_t size);   /* page-granular, zeroed, registered as shim memory */
+void fl_arena_unmap(void *p, size_t size);
+/* Calls fn for each range of shim memory (for the scan to skip). Not thread-safe vs. mapping. */
+void fl_arena_foreach(void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
+bool fl_arena_owns(uintptr_t addr);
+void fl_arena_lock(void);
+void fl_arena_unlock(void);
+
+/* ---- sync: spin locks that the forking thread may pass (see fork.c) ---- */
+typedef struct { volatile int v; } fl_lock_t;
+extern FL_TLS int fl_tl_fork_holder;
+void fl_lock_slow(fl_lock_t *l);
+static inline void fl_lock(fl_lock_t *l)
+{
+    if (FL_UNLIKELY(fl_tl_fork_holder))
+        return;
+    if (FL_LIKELY(!__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)))
+        return;
+    fl_lock_slow(l);
+}
+static inline void fl_unlock(fl_lock_t *l)
+{
+    if (FL_UNLIKELY(fl_tl_fork_holder))
+        return;
+    __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+}
+/* Used by the fork prepare step, which must really take the lock. */
+void fl_lock_force(fl_lock_t *l);
+void fl_unlock_force(fl_lock_t *l);
+
+/* ---- table.c: live blocks, sharded by address ---- */
+typedef struct fl_block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t stack;
+    uint32_t gen;
+} fl_block_t;
+void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen);
+/* Removes the record; returns false if addr was not tracked. Fills *out when non-NULL. */
+bool fl_table_remove(uintptr_t addr, fl_block_t *out);
+bool fl_table_lookup(uintptr_t addr, fl_block_t *out);
+size_t fl_table_count(void);
+/* Copies every record into out (capacity cap); returns the number copied. Caller holds the locks
+ * (fl_table_lock_all) or has stopped the world. */
+size_t fl_table_snapshot(fl_block_t *out, size_t cap);
+void fl_table_lock_all(void);
+void fl_table_unlock_all(void);
+size_t fl_table_metadata_bytes(void);
+
+/* ---- stacks.c: unwinding and the stack depot ---- */
+typedef struct fl_stack {
+    uint32_t id;
+    uint16_t n;
+    uint16_t flags; /* FL_STACK_* */
+    uint64_t hash;
+    uintptr_t frames[];
+} fl_stack_t;
+#define FL_STACK_LDSO 1u /* allocated from the dynamic loader's code: a root, as in LSan */
+void fl_stacks_init(void);
+/* Captures the caller's stack (frames inside the shim dropped) and returns its depot id. */
+uint32_t fl_stack_capture(void);
+const fl_stack_t *fl_depot_get(uint32_t id);
+uint32_t fl_depot_count(void);
+void fl_depot_lock_all(void);
+void fl_depot_unlock_all(void);
+bool fl_shim_text_contains(uintptr_t ip);
+void fl_shim_range(uintptr_t *lo, uintptr_t *hi); /* the shim's whole loaded image */
+
+/* ---- threads.c: thread registry, the fork gate, stopping the world ---- */
+typedef struct fl_thread_info {
+    pid_t tid;
+    uint8_t orphan; /* a parent's thread that did not survive the fork into this process */
+    uintptr_t stack_lo, stack_hi;
+} fl_thread_info_t;
+void fl_threads_init(void);
+void fl_threads_register_self(uintptr_t stack_lo, uintptr_t stack_hi);
+/* Copies the registry (for the scan); returns the count. */
+size_t fl_threads_list(fl_thread_info_t *out, size_t cap);
+void fl_threads_after_fork_child(pid_t old_tid);
+pid_t fl_gettid(void);
+/* The fork gate: hooks enter/leave; fork closes the gate and waits for hooks to drain. */
+void fl_gate_enter_slow(void);
+void fl_gate_close(void);
+void fl_gate_open(void);
+extern volatile int fl_gate_closed;
+extern FL_TLS volatile int *fl_tl_slot;
+static inline void fl_gate_enter(void)
+{
+    volatile int *s = fl_tl_slot;
+    if (FL_LIKELY(s != NULL)) {
+        __atomic_store_n(s, 1, __ATOMIC_SEQ_CST);
+        if (FL_LIKELY(!__atomic_load_n(&fl_gate_closed, __ATOMIC_SEQ_CST)))
+            return;
+        __atomic_store_n(s, 0, __ATOMIC_SEQ_CST);
+    }
+    fl_gate_enter_slow();
+}
+void fl_gate_leave(void);
+
+#define FL_NREGS 16
+#define FL_MAX_STOP 1024
+typedef struct fl_tstate {
+    pid_t tid;
+    volatile int state; /* FL_TS_* */
+    bool have_regs, have_sp;
+    uintptr_t sp;
+    uintptr_t regs[FL_NREGS];
+} fl_tstate_t;
+enum { FL_TS_PENDING, FL_TS_STOPPED, FL_TS_RESUMED, FL_TS_NOSIGNAL };
+typedef struct fl_scan_stats {
+    bool checked;
+    uint64_t check_ns, scanned_bytes;
+    unsigned stopped_threads;
+    unsigned nwarnings;
+    const char *warnings[8];
+} fl_scan_stats_t;
+typedef struct fl_world {
+    fl_tstate_t *t;          /* the other threads of this process */
+    size_t nt;
+    bool stopped;
+    int sig;
+} fl_world_t;
+/* Exit-time sequence: lock (close the gate: no thread inside a hook; take the table and depot
+ * locks), allocate, stop the other threads (a signal handler copies their registers and waits),
+ * scan, resume, unlock. Between stop and resume: no arena, no loader, no malloc. */
+void fl_world_lock(void);
+void fl_world_unlock(void);
+void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st);
+void fl_world_resume(fl_world_t *w);
+void fl_scan_warn(fl_scan_stats_t *st, const char *msg);
+
+/* ---- scan.c: roots, mark, classify ---- */
+/* Must run before fl_world_stop: uses dl_iterate_phdr and libunwind, which take loader locks a
+ * stopped thread could hold. boundary: the entry point whose caller's frame is the lowest live
+ * one (libc's exit, or our _exit wrapper); 0 for "the current frame". */
+void fl_scan_prepare(uintptr_t boundary);
+void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind, uint32_t *work,
+                      fl_scan_stats_t *st);
+extern bool fl_main_thread_gone;
+void fl_scan_init(void);
+void fl_bootstrap_range(uintptr_t *lo, uintptr_t *hi);
+
+/* ---- fork.c: fork, generations, lineage, children ---- */
+typedef struct fl_proc {
+    pid_t pid, ppid;
+    uint32_t gen;
+    uint64_t start_ns;
+    uint32_t lineage_n;
+    struct { pid_t pid; uint32_t gen; } lineage[32]; /* newest last; older ones dropped */
+    bool lineage_truncated;
+} fl_proc_t;
+extern fl_proc_t fl_proc;
+extern volatile pid_t fl_known_pid;
+/* True when this process is the one the shim set up (not a vfork/posix_spawn child). */
+bool fl_is_own_process(void);
+pid_t fl_fork(void);
+typedef struct fl_child { pid_t pid; uint8_t how; uint64_t time_ns; } fl_child_t;
+void fl_children_add(pid_t pid, int how);
+size_t fl_children_get(const fl_child_t **out);
+extern uint64_t fl_fork_time_mono;
+
+/* ---- hooks.c / state ---- */
+extern volatile int fl_active;  /* tracking on */
+extern FL_TLS volatile int fl_tl_guard;
+void fl_init(void);
+
+/* ---- exit.c: the end of a process image ---- */
+enum fl_exit_kind { FL_EXIT_EXIT, FL_EXIT__EXIT, FL_EXIT__EXIT2, FL_EXIT_EXEC, FL_EXIT_SNAPSHOT };
+void fl_exit_register(void);
+/* Runs the check and writes the report once per process image. */
+void fl_finish(int kind, int status, const char *exec_target);
+void fl_exit_after_fork_child(void);
+
+/* ---- report.c: writing the report file without malloc ---- */
+typedef struct fl_group {
+    uint32_t stack;
+    uint32_t gen;
+    uint8_t kind; /* FL_KIND_* */
+    uint64_t blocks, bytes;
+} fl_group_t;
+enum { FL_KIND_LIVE, FL_KIND_DIRECT, FL_KIND_INDIRECT, FL_KIND_ORPHAN, FL_KIND_REACHABLE };
+typedef struct fl_outbuf {
+    int fd;
+    int err;
+    size_t len, records;
+    char buf[1 << 16];
+} fl_outbuf_t;
+void fl_out_printf(fl_outbuf_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fl_out_escaped(fl_outbuf_t *o, const char *s, size_t n);
+void fl_out_record_end(fl_outbuf_t *o);
+void fl_out_flush(fl_outbuf_t *o);
+/* Opens the temporary file; returns false (after one warning) if the directory is unusable. */
+bool fl_report_open(fl_outbuf_t *o, char *tmp, size_t tmpcap, char *final, size_t finalcap);
+bool fl_report_commit(fl_outbuf_t *o, const char *tmp, const char *final);
+void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_target);
+void fl_report_modules(fl_outbuf_t *o);
+void fl_report_stack(fl_outbuf_t *o, uint32_t id, uint8_t *written);
+void fl_report_children(fl_outbuf_t *o);
+
+/* ---- sort.c ---- */
+void fl_sort_blocks(fl_block_t *b, size_t n, fl_block_t *tmp);
+
+#endif

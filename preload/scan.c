@@ -1,0 +1,529 @@
+/* scan.c — the reachability check at exit, with LeakSanitizer's semantics: roots are the writable
+ * segments of every loaded object, the live part of each live thread's stack and its registers,
+ * static TLS, blocks the dynamic loader allocated (DTVs, dynamic TLS), and — unlike LSan — private
+ * anonymous mappings that hold no tracked block (CPython's arenas, custom pools). Interior
+ * pointers count; only aligned words are read. Unreached blocks are leaked: the first of a chain
+ * (a clique leader, as valgrind's memcheck does it) direct, the rest indirect. In a fork child,
+ * blocks reachable only from the copied stacks of threads that did not survive the fork are
+ * "orphaned by fork". Never reads the shim's own memory; never allocates while the world is
+ * stopped (everything is prepared before). */
+#define UNW_LOCAL_ONLY
+#include "internal.h"
+
+#include <fcntl.h>
+#include <libunwind.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct range { uintptr_t lo, hi; } range_t;
+
+#define RED_ZONE 128
+#define MAX_SEGS 8192
+#define MAX_EXCL (16384 + 8192 + FL_MAX_STOP + 64)
+
+static struct {
+    bool have_self;
+    uintptr_t self_sp, self_regs[6];
+    range_t *segs;
+    size_t nsegs;
+    char *maps;
+    size_t maps_len, maps_cap;
+    range_t *excl;
+    fl_thread_info_t *threads;
+    size_t nthreads;
+} prep;
+
+static range_t main_tls; /* the mapping holding the main thread's static TLS (ld.so allocates it) */
+bool fl_main_thread_gone; /* set in a fork child forked from another thread */
+
+/* ---- preparation (before the world stops) ---- */
+static void unwind_to_boundary(uintptr_t boundary)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    prep.have_self = false;
+    if (!boundary || unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
+        return;
+    for (int i = 0; i < 256 && unw_step(&c) > 0; i++) {
+        unw_proc_info_t pi;
+        if (unw_get_proc_info(&c, &pi) != 0 || pi.start_ip != boundary)
+            continue;
+        /* c is in the exit (or _exit) frame; one more step gives its caller, whose SP is the
+         * lowest live address of this stack and whose callee-saved registers still hold what
+         * the caller kept there (a pointer held only in RBX is found). */
+        if (unw_step(&c) <= 0)
+            return;
+        static const int regs[6] = {UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
+                                    UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15};
+        unw_word_t v;
+        if (unw_get_reg(&c, UNW_X86_64_RSP, &v) != 0)
+            return;
+        prep.self_sp = v;
+        for (int r = 0; r < 6; r++)
+            prep.self_regs[r] = unw_get_reg(&c, regs[r], &v) == 0 ? v : 0;
+        prep.have_self = true;
+        return;
+    }
+}
+
+static int seg_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    uintptr_t shim_lo, shim_hi;
+    fl_shim_range(&shim_lo, &shim_hi);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || prep.nsegs == MAX_SEGS)
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        /* Round the end up to the page: ld.so's minimal malloc serves its early blocks from the
+         * rest of the last page of its data segment (DESIGN.md, Roots). */
+        uintptr_t hi = (lo + ph->p_memsz + 4095) & ~(uintptr_t)4095;
+        if (lo >= shim_lo && lo < shim_hi)
+            continue; /* our own tables: never roots */
+        prep.segs[prep.nsegs++] = (range_t){lo & ~(uintptr_t)7, hi};
+    }
+    return 0;
+}
+
+static void read_maps(void)
+{
+    prep.maps_len = 0;
+    for (;;) {
+        if (!prep.maps) {
+            prep.maps_cap = prep.maps_cap ? prep.maps_cap * 2 : (1 << 20);
+            prep.maps = fl_arena_map(prep.maps_cap);
+            if (!prep.maps)
+                return;
+        }
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return;
+        size_t n = 0;
+        ssize_t r;
+        while (n < prep.maps_cap - 1 && (r = read(fd, prep.maps + n, prep.maps_cap - 1 - n)) > 0)
+            n += (size_t)r;
+        close(fd);
+        if (n < prep.maps_cap - 1) {
+            prep.maps[n] = 0;
+            prep.maps_len = n;
+            return;
+        }
+        fl_arena_unmap(prep.maps, prep.maps_cap);
+        prep.maps = NULL;
+    }
+}
+
+void fl_scan_prepare(uintptr_t boundary)
+{
+    unwind_to_boundary(boundary);
+    if (!prep.segs)
+        prep.segs = fl_arena_map(MAX_SEGS * sizeof(range_t));
+    if (!prep.excl)
+        prep.excl = fl_arena_map(MAX_EXCL * sizeof(range_t));
+    if (!prep.threads)
+        prep.threads = fl_arena_map(8192 * sizeof(fl_thread_info_t));
+    prep.nsegs = 0;
+    if (prep.segs)
+        dl_iterate_phdr(seg_cb, NULL);
+    read_maps();
+}
+
+/* ---- /proc/self/maps parsing (no allocation) ---- */
+typedef struct mapline {
+    uintptr_t lo, hi;
+    char perms[5];
+    unsigned long inode;
+    const char *path; /* points into the buffer, up to the newline */
+    size_t pathlen;
+} mapline_t;
+
+static uintptr_t hexnum(const char **p)
+{
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+static bool next_map(const char **cur, mapline_t *m)
+{
+    const char *p = *cur;
+    if (!p || !*p)
+        return false;
+    const char *eol = strchr(p, '\n');
+    if (!eol)
+        eol = p + strlen(p);
+    m->lo = hexnum(&p);
+    p++;
+    m->hi = hexnum(&p);
+    p++;
+    memcpy(m->perms, p, 4);
+    m->perms[4] = 0;
+    p += 5;
+    hexnum(&p); /* offset */
+    p++;
+    while (*p != ' ' && p < eol)
+        p++; /* dev */
+    p++;
+    m->inode = 0;
+    while (*p >= '0' && *p <= '9')
+        m->inode = m->inode * 10 + (unsigned long)(*p++ - '0');
+    while (*p == ' ' && p < eol)
+        p++;
+    m->path = p;
+    m->pathlen = (size_t)(eol - p);
+    *cur = *eol ? eol + 1 : eol;
+    return true;
+}
+
+static bool find_mapping(uintptr_t addr, mapline_t *out)
+{
+    const char *cur = prep.maps;
+    mapline_t m;
+    while (next_map(&cur, &m))
+        if (addr >= m.lo && addr < m.hi) {
+            *out = m;
+            return true;
+        }
+    return false;
+}
+
+/* Called from the constructor: remembers where the main thread's static TLS lives. */
+void fl_scan_init(void)
+{
+    uintptr_t tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp)); /* the TCB's self pointer (x86_64 TLS ABI) */
+    read_maps();
+    mapline_t m;
+    if (find_mapping(tp, &m) && !(m.pathlen && m.path[0] == '['))
+        main_tls = (range_t){m.lo, m.hi};
+    if (prep.maps) {
+        fl_arena_unmap(prep.maps, prep.maps_cap);
+        prep.maps = NULL;
+        prep.maps_cap = 0;
+    }
+}
+
+/* ---- marking ---- */
+typedef struct ctx {
+    const fl_block_t *b;
+    size_t n;
+    uint8_t *kind;
+    uint32_t *stack;
+    size_t sp;
+    uintptr_t minaddr, maxend;
+    fl_scan_stats_t *st;
+} ctx_t;
+
+#define UNSEEN FL_KIND_LIVE
+
+/* The block containing addr (interior pointers count; a 0-byte block only by its address). */
+static inline ssize_t find_block(const ctx_t *c, uintptr_t v)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->b[mid].addr <= v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return -1;
+    const fl_block_t *b = &c->b[lo - 1];
+    if (v < b->addr + b->size || v == b->addr)
+        return (ssize_t)(lo - 1);
+    return -1;
+}
+
+static inline void consider(ctx_t *c, uintptr_t v, uint8_t tag)
+{
+    if (v < c->minaddr || v >= c->maxend)
+        return;
+    ssize_t i = find_block(c, v);
+    if (i >= 0 && c->kind[i] == UNSEEN) {
+        c->kind[i] = tag;
+        c->stack[c->sp++] = (uint32_t)i;
+    }
+}
+
+static void scan_words(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    if (hi <= lo)
+        return;
+    c->st->scanned_bytes += hi - lo;
+    for (uintptr_t p = lo; p + 8 <= hi; p += 8)
+        consider(c, *(const uintptr_t *)p, tag);
+}
+
+static void flood(ctx_t *c, uint8_t tag)
+{
+    while (c->sp > 0) {
+        const fl_block_t *b = &c->b[c->stack[--c->sp]];
+        scan_words(c, b->addr, b->addr + b->size, tag);
+    }
+}
+
+/* Unreached blocks, in address order: each not yet claimed starts a clique (direct), and every
+ * unreached block it leads to is indirect — an earlier leader it reaches is demoted. A block's
+ * pointers to itself and to its own leader do not count. */
+static void classify_leaks(ctx_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->kind[i] != UNSEEN)
+            continue;
+        c->kind[i] = FL_KIND_DIRECT;
+        c->stack[c->sp++] = (uint32_t)i;
+        while (c->sp > 0) {
+            uint32_t j = c->stack[--c->sp];
+            const fl_block_t *b = &c->b[j];
+            uintptr_t lo = (b->addr + 7) & ~(uintptr_t)7, hi = b->addr + b->size;
+            for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
+                uintptr_t v = *(const uintptr_t *)p;
+                if (v < c->minaddr || v >= c->maxend)
+                    continue;
+                ssize_t k = find_block(c, v);
+                if (k < 0 || (size_t)k == i || (uint32_t)k == j)
+                    continue;
+                if (c->kind[k] == UNSEEN) {
+                    c->kind[k] = FL_KIND_INDIRECT;
+                    c->stack[c->sp++] = (uint32_t)k;
+                } else if (c->kind[k] == FL_KIND_DIRECT) {
+                    c->kind[k] = FL_KIND_INDIRECT;
+                }
+            }
+        }
+    }
+}
+
+/* ---- root ranges minus exclusions ---- */
+static void sort_ranges(range_t *r, size_t n)
+{
+    /* Shell sort: a few thousand ranges at most, no allocation. */
+    for (size_t gap = n / 2; gap > 0; gap /= 2)
+        for (size_t i = gap; i < n; i++) {
+            range_t t = r[i];
+            size_t j = i;
+            for (; j >= gap && r[j - gap].lo > t.lo; j -= gap)
+                r[j] = r[j - gap];
+            r[j] = t;
+        }
+}
+
+typedef struct exclctx { range_t *r; size_t n; } exclctx_t;
+
+static void add_excl_cb(uintptr_t lo, uintptr_t hi, void *arg)
+{
+    exclctx_t *e = arg;
+    if (e->n < MAX_EXCL)
+        e->r[e->n++] = (range_t){lo, hi};
+}
+
+/* Scans [lo, hi) minus the sorted exclusions. */
+static void scan_minus(ctx_t *c, uintptr_t lo, uintptr_t hi, const exclctx_t *ex, uint8_t tag)
+{
+    for (size_t i = 0; i < ex->n && lo < hi; i++) {
+        const range_t *x = &ex->r[i];
+        if (x->hi <= lo)
+            continue;
+        if (x->lo >= hi)
+            break;
+        if (x->lo > lo)
+            scan_words(c, lo, x->lo, tag);
+        if (x->hi > lo)
+            lo = x->hi;
+    }
+    if (lo < hi)
+        scan_words(c, lo, hi, tag);
+}
+
+static bool has_blocks(const ctx_t *c, uintptr_t lo, uintptr_t hi)
+{
+    size_t a = 0, b = c->n;
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (c->b[mid].addr < lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a < c->n && c->b[a].addr < hi;
+}
+
+/* A block the allocator most likely served with its own mmap: large, at the start of a page (or
+ * after glibc's 16-byte chunk header). */
+static bool mmap_like(const fl_block_t *b)
+{
+    uintptr_t off = b->addr & 4095;
+    return b->size >= 64 * 1024 && (off == 0 || off == 16);
+}
+
+static void scan_around_large(ctx_t *c, uintptr_t lo, uintptr_t hi, const exclctx_t *ex)
+{
+    size_t a = 0, b = c->n;
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (c->b[mid].addr < lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    for (size_t i = a; i < c->n && c->b[i].addr < hi; i++)
+        if (!mmap_like(&c->b[i]))
+            return; /* heap-like: never scanned whole */
+    uintptr_t cur = lo;
+    for (size_t i = a; i < c->n && c->b[i].addr < hi; i++) {
+        uintptr_t plo = c->b[i].addr & ~(uintptr_t)4095;
+        uintptr_t phi = (c->b[i].addr + c->b[i].size + 4095) & ~(uintptr_t)4095;
+        if (plo > cur)
+            scan_minus(c, cur, plo, ex, FL_KIND_REACHABLE);
+        if (phi > cur)
+            cur = phi;
+    }
+    if (cur < hi)
+        scan_minus(c, cur, hi, ex, FL_KIND_REACHABLE);
+}
+
+static const fl_thread_info_t *registered(pid_t tid)
+{
+    for (size_t i = 0; i < prep.nthreads; i++)
+        if (prep.threads[i].tid == tid && !prep.threads[i].orphan)
+            return &prep.threads[i];
+    return NULL;
+}
+
+/* The live part of one thread's stack: from sp (minus the red zone a leaf function may use) to the
+ * top of its stack (which, for threads glibc created, also holds its static TLS and struct
+ * pthread with the pthread_setspecific slots). */
+static void scan_stack(ctx_t *c, pid_t tid, uintptr_t sp, bool redzone, exclctx_t *ex)
+{
+    const fl_thread_info_t *t = registered(tid);
+    uintptr_t lo = redzone ? sp - RED_ZONE : sp, hi = 0;
+    mapline_t m;
+    if (t && sp >= t->stack_lo && sp < t->stack_hi) {
+        hi = t->stack_hi;
+    } else if (find_mapping(sp, &m)) {
+        hi = m.hi;
+        add_excl_cb(m.lo, m.hi, ex); /* not to be scanned again as a plain mapping */
+        if (t) /* running on another stack (sigaltstack, coroutine): its own stack whole */
+            scan_words(c, t->stack_lo, t->stack_hi, FL_KIND_REACHABLE);
+    }
+    if (lo < hi)
+        scan_words(c, lo, hi, FL_KIND_REACHABLE);
+}
+
+void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind, uint32_t *work,
+                      fl_scan_stats_t *st)
+{
+    ctx_t c = {blocks, n, kind, work, 0, 0, 0, st};
+    memset(kind, UNSEEN, n);
+    st->checked = true;
+    if (n == 0)
+        return;
+    c.minaddr = blocks[0].addr;
+    for (size_t i = 0; i < n; i++)
+        if (blocks[i].addr + blocks[i].size + 1 > c.maxend)
+            c.maxend = blocks[i].addr + blocks[i].size + 1;
+    prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
+
+    exclctx_t ex = {prep.excl, 0};
+    if (!ex.r) {
+        fl_scan_warn(st, "out of memory for the scan: nothing is reported as leaked");
+        memset(kind, FL_KIND_REACHABLE, n);
+        return;
+    }
+    fl_arena_foreach(add_excl_cb, &ex);
+    uintptr_t slo, shi;
+    fl_shim_range(&slo, &shi);
+    add_excl_cb(slo, shi, &ex);
+    if (main_tls.hi)
+        add_excl_cb(main_tls.lo, main_tls.hi, &ex);
+    for (size_t i = 0; i < prep.nthreads; i++) /* every known stack: live, dead or orphaned */
+        add_excl_cb(prep.threads[i].stack_lo, prep.threads[i].stack_hi, &ex);
+
+    /* 1. Roots. */
+    for (size_t i = 0; i < prep.nsegs; i++)
+        scan_words(&c, prep.segs[i].lo, prep.segs[i].hi, FL_KIND_REACHABLE);
+    uintptr_t blo, bhi;
+    fl_bootstrap_range(&blo, &bhi);
+    scan_words(&c, blo, bhi, FL_KIND_REACHABLE);
+    if (main_tls.hi && !fl_main_thread_gone)
+        scan_words(&c, main_tls.lo, main_tls.hi, FL_KIND_REACHABLE);
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (prep.have_self) {
+        scan_stack(&c, fl_gettid(), prep.self_sp, false, &ex);
+        for (int r = 0; r < 6; r++)
+            consider(&c, prep.self_regs[r], FL_KIND_REACHABLE);
+    } else {
+        scan_stack(&c, fl_gettid(), here, false, &ex);
+    }
+    for (size_t i = 0; i < w->nt; i++) {
+        fl_tstate_t *t = &w->t[i];
+        if (t->state == FL_TS_NOSIGNAL && !t->have_sp) {
+            const fl_thread_info_t *ti = registered(t->tid);
+            if (ti)
+                scan_words(&c, ti->stack_lo, ti->stack_hi, FL_KIND_REACHABLE);
+            continue;
+        }
+        if (t->have_sp)
+            scan_stack(&c, t->tid, t->sp, true, &ex);
+        if (t->have_regs)
+            for (int r = 0; r < FL_NREGS; r++)
+                consider(&c, t->regs[r], FL_KIND_REACHABLE);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const fl_stack_t *s = fl_depot_get(blocks[i].stack);
+        if (s && (s->flags & FL_STACK_LDSO) && kind[i] == UNSEEN) {
+            kind[i] = FL_KIND_REACHABLE;
+            c.stack[c.sp++] = (uint32_t)i;
+        }
+    }
+    sort_ranges(ex.r, ex.n);
+    if (fl_opt.scan_mappings && prep.maps) {
+        const char *cur = prep.maps;
+        mapline_t m;
+        while (next_map(&cur, &m)) {
+            if (m.perms[0] != 'r' || m.perms[1] != 'w' || m.perms[3] != 'p' || m.inode != 0)
+                continue;
+            /* Anonymous only: [heap], [stack], [vvar]… are special; "[anon:name]" is anonymous. */
+            if (m.pathlen && !(m.pathlen > 6 && memcmp(m.path, "[anon:", 6) == 0))
+                continue;
+            /* Mappings that hold tracked blocks (malloc arenas) are reached through their blocks:
+             * their free chunks hold stale pointers. But the kernel merges neighbouring anonymous
+             * mappings: a CPython arena next to a large block glibc served with mmap becomes one
+             * VMA. When every block in it is such a large block, scan around them. */
+            if (has_blocks(&c, m.lo, m.hi))
+                scan_around_large(&c, m.lo, m.hi, &ex);
+            else
+                scan_minus(&c, m.lo, m.hi, &ex, FL_KIND_REACHABLE);
+        }
+    }
+    flood(&c, FL_KIND_REACHABLE);
+
+    /* 2. Orphans: what only the copied stacks of vanished threads point to. */
+    for (size_t i = 0; i < prep.nthreads; i++)
+        if (prep.threads[i].orphan)
+            scan_words(&c, prep.threads[i].stack_lo, prep.threads[i].stack_hi, FL_KIND_ORPHAN);
+    if (main_tls.hi && fl_main_thread_gone)
+        scan_words(&c, main_tls.lo, main_tls.hi, FL_KIND_ORPHAN);
+    flood(&c, FL_KIND_ORPHAN);
+
+    /* 3. The rest leaked. */
+    classify_leaks(&c);
+}
+
+void fl_scan_warn(fl_scan_stats_t *st, const char *msg)
+{
+    if (st->nwarnings < sizeof st->warnings / sizeof st->warnings[0])
+        st->warnings[st->nwarnings++] = msg;
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian packages forkleak builds and tests with, only those missing.
+#   scripts/install-deps.sh           install what is missing (needs root, or sudo)
+#   scripts/install-deps.sh --check   exit 1 if anything needed to build is missing
+set -eu
+BUILD="gcc make pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev libjansson-dev"
+# Used by `make test` (real programs, fuzzing, the runner) but not to build.
+TEST="python3 bash git binutils"
+missing() {
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
+    done
+}
+if [ "${1:-}" = "--check" ]; then
+    m=$(missing $BUILD)
+    [ -z "$m" ] && exit 0
+    echo "missing packages: $m" >&2
+    exit 1
+fi
+want=$(missing $BUILD $TEST ${EXTRA_PACKAGES:-})
+[ -z "$want" ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+echo "forkleak: installing Debian packages:" $want >&2
+export DEBIAN_FRONTEND=noninteractive
+# An empty package list (fresh container) makes apt-get install fail: update first.
+$SUDO apt-get update -qq || true
+$SUDO apt-get install -y -qq --no-install-recommends $want

@@ -183,3 +183,8 @@ void fl_arena_unlock(void)
 {
     fl_unlock_force(&arena_lock);
 }
+
+void fl_arena_reset_after_clone(void)
+{
+    arena_lock.v = 0;
+}

@@ -46,6 +46,53 @@ static pid_t ancestor_pid(uint32_t gen)
     return 0;
 }
 
+typedef struct inh { uint64_t live_blocks, live_bytes, leaked_blocks, leaked_bytes; } inh_t;
+
+/* A child's inheritance, per allocation stack: live at fork = still live at exit + freed by the
+ * child (counted as it freed them), and how much of what is left leaked. */
+static void write_inherited(fl_outbuf_t *o, const fl_block_t *b, const uint8_t *kind, size_t n,
+                            uint8_t *written, uint32_t nstacks)
+{
+    static const char *const names[] = {"live", "direct", "indirect", "orphan", "reachable"};
+    inh_t *agg = fl_arena_map((size_t)nstacks * sizeof *agg);
+    if (!agg)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].gen >= fl_proc.gen || b[i].stack >= nstacks)
+            continue;
+        inh_t *a = &agg[b[i].stack];
+        a->live_blocks++;
+        a->live_bytes += b[i].size;
+        if (kind[i] == FL_KIND_DIRECT || kind[i] == FL_KIND_INDIRECT) {
+            a->leaked_blocks++;
+            a->leaked_bytes += b[i].size;
+        }
+        if (fl_opt.inherited == FL_INHERITED_FULL) {
+            fl_report_stack(o, b[i].stack, written);
+            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s", (void *)b[i].addr,
+                          (unsigned long)b[i].size, b[i].stack, b[i].gen, names[kind[i]]);
+            fl_out_record_end(o);
+        }
+    }
+    for (uint32_t s = 1; s < nstacks; s++) {
+        const fl_freed_t *f = fl_inherited_freed_get(s);
+        uint64_t fb = f ? f->blocks : 0, fy = f ? f->bytes : 0;
+        const inh_t *a = &agg[s];
+        if (!fb && !a->live_blocks)
+            continue;
+        fl_report_stack(o, s, written);
+        fl_out_printf(o,
+                      "inherited stack=%u blocks=%lu bytes=%lu freed_blocks=%lu freed_bytes=%lu "
+                      "live_blocks=%lu live_bytes=%lu leaked_blocks=%lu leaked_bytes=%lu",
+                      s, (unsigned long)(fb + a->live_blocks), (unsigned long)(fy + a->live_bytes),
+                      (unsigned long)fb, (unsigned long)fy, (unsigned long)a->live_blocks,
+                      (unsigned long)a->live_bytes, (unsigned long)a->leaked_blocks,
+                      (unsigned long)a->leaked_bytes);
+        fl_out_record_end(o);
+    }
+    fl_arena_unmap(agg, (size_t)nstacks * sizeof *agg);
+}
+
 static const char *const kind_names[] = {"live", "direct", "indirect", "orphan", "reachable"};
 
 static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int exit_kind,
@@ -103,6 +150,8 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
             fl_out_printf(o, " from_pid=%d from_gen=%u", (int)ancestor_pid(gr->gen), gr->gen);
         fl_out_record_end(o);
     }
+    if (fl_proc.gen > 0)
+        write_inherited(o, b, kind, n, written, nstacks);
     fl_report_children(o);
     fl_out_printf(o, "summary check=%s", st->checked ? "reachability" : "none");
     static const char *const sk[] = {"live", "direct", "indirect", "orphan", "reachable"};
@@ -125,6 +174,38 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
     fl_arena_unmap(o, sizeof *o);
 }
 
+bool fl_check_alloc(fl_check_t *c)
+{
+    c->cap = fl_table_count() + 16;
+    c->blocks = fl_arena_map(c->cap * sizeof *c->blocks);
+    c->tmp = fl_arena_map(c->cap * sizeof *c->tmp);
+    c->work = fl_arena_map(c->cap * sizeof *c->work);
+    c->kinds = fl_arena_map(c->cap);
+    c->n = 0;
+    return c->blocks && c->tmp && c->work && c->kinds;
+}
+
+void fl_check_free(fl_check_t *c)
+{
+    fl_arena_unmap(c->blocks, c->cap * sizeof *c->blocks);
+    fl_arena_unmap(c->tmp, c->cap * sizeof *c->tmp);
+    fl_arena_unmap(c->work, c->cap * sizeof *c->work);
+    fl_arena_unmap(c->kinds, c->cap);
+}
+
+/* With the world stopped (or in a snapshot's sweeper): snapshot, sort, mark, classify. */
+void fl_check_run(fl_check_t *c)
+{
+    c->n = fl_table_snapshot(c->blocks, c->cap);
+    fl_sort_blocks(c->blocks, c->n, c->tmp);
+    fl_scan_classify(&c->world, c->blocks, c->n, c->kinds, c->work, &c->st);
+}
+
+void fl_check_write(fl_check_t *c, int kind, int status, const char *exec_target)
+{
+    write_report(c->blocks, c->kinds, c->n, kind, status, exec_target, &c->st);
+}
+
 void fl_finish(int kind, int status, const char *exec_target)
 {
     if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL))
@@ -132,8 +213,8 @@ void fl_finish(int kind, int status, const char *exec_target)
     int saved_errno = errno;
     int saved_guard = fl_tl_guard;
     fl_tl_guard = 1; /* whatever we (or libc for us) allocate from here is not the program's */
-    fl_scan_stats_t st;
-    memset(&st, 0, sizeof st);
+    fl_check_t c;
+    memset(&c, 0, sizeof c);
     uint64_t t0 = fl_mono_ns();
 
     /* The boundary is the entry point the program called: its caller's frame is the lowest live
@@ -144,31 +225,17 @@ void fl_finish(int kind, int status, const char *exec_target)
                                                   : 0;
     fl_scan_prepare(boundary);
     fl_world_lock();
-    size_t cap = fl_table_count() + 16;
-    fl_block_t *blocks = fl_arena_map(cap * sizeof *blocks);
-    fl_block_t *tmp = fl_arena_map(cap * sizeof *blocks);
-    uint32_t *work = fl_arena_map(cap * sizeof *work);
-    uint8_t *kinds = fl_arena_map(cap);
-    size_t n = 0;
-    fl_world_t world;
-    memset(&world, 0, sizeof world);
-    if (blocks && tmp && kinds && work) {
-        fl_world_stop(&world, &st);
-        n = fl_table_snapshot(blocks, cap);
-        fl_sort_blocks(blocks, n, tmp);
-        fl_scan_classify(&world, blocks, n, kinds, work, &st);
-        fl_world_resume(&world);
+    if (fl_check_alloc(&c)) {
+        fl_world_stop(&c.world, &c.st);
+        fl_check_run(&c);
+        fl_world_resume(&c.world);
     } else {
         fl_log_warn("out of memory for the exit check");
     }
     fl_world_unlock();
-    st.check_ns = fl_mono_ns() - t0;
-
-    write_report(blocks, kinds, n, kind, status, exec_target, &st);
-    fl_arena_unmap(blocks, cap * sizeof *blocks);
-    fl_arena_unmap(tmp, cap * sizeof *blocks);
-    fl_arena_unmap(work, cap * sizeof *work);
-    fl_arena_unmap(kinds, cap);
+    c.st.check_ns = fl_mono_ns() - t0;
+    fl_check_write(&c, kind, status, exec_target);
+    fl_check_free(&c);
     fl_tl_guard = saved_guard;
     errno = saved_errno;
 }

@@ -50,6 +50,61 @@ size_t fl_children_get(const fl_child_t **out)
     return nchildren;
 }
 
+/* Counters of inherited blocks the child freed, by stack id: a directory of 4096-entry chunks
+ * mapped on first use. A new child drops the directory pointer (O(1)); the parent's copy stays
+ * the parent's. */
+#define FREED_CHUNK_BITS 12
+#define FREED_DIR_SIZE (1u << 16)
+static fl_freed_t **freed_dir;
+
+static fl_freed_t *freed_slot(uint32_t stack, bool create)
+{
+    fl_freed_t **dir = __atomic_load_n(&freed_dir, __ATOMIC_ACQUIRE);
+    uint32_t c = stack >> FREED_CHUNK_BITS;
+    if (c >= FREED_DIR_SIZE)
+        return NULL;
+    if (!dir) {
+        if (!create)
+            return NULL;
+        fl_freed_t **fresh = fl_arena_map(FREED_DIR_SIZE * sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        if (__atomic_compare_exchange_n(&freed_dir, &dir, fresh, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            dir = fresh;
+        else
+            fl_arena_unmap(fresh, FREED_DIR_SIZE * sizeof *fresh);
+    }
+    fl_freed_t *chunk = __atomic_load_n(&dir[c], __ATOMIC_ACQUIRE);
+    if (!chunk) {
+        if (!create)
+            return NULL;
+        fl_freed_t *fresh = fl_arena_map(sizeof(fl_freed_t) << FREED_CHUNK_BITS);
+        if (!fresh)
+            return NULL;
+        if (__atomic_compare_exchange_n(&dir[c], &chunk, fresh, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            chunk = fresh;
+        else
+            fl_arena_unmap(fresh, sizeof(fl_freed_t) << FREED_CHUNK_BITS);
+    }
+    return &chunk[stack & ((1u << FREED_CHUNK_BITS) - 1)];
+}
+
+void fl_inherited_freed(uint32_t stack, uint64_t size)
+{
+    fl_freed_t *f = freed_slot(stack, true);
+    if (!f)
+        return;
+    __atomic_fetch_add(&f->blocks, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&f->bytes, size, __ATOMIC_RELAXED);
+}
+
+const fl_freed_t *fl_inherited_freed_get(uint32_t stack)
+{
+    return freed_slot(stack, false);
+}
+
 /* Runs in the child, single-threaded, with every shim lock still held by this thread. */
 static void child_setup(pid_t parent_pid, pid_t parent_tid, uint64_t fork_ns)
 {
@@ -69,6 +124,10 @@ static void child_setup(pid_t parent_pid, pid_t parent_tid, uint64_t fork_ns)
     fl_proc.start_ns = fork_ns;
     fl_fork_time_mono = fl_mono_ns();
     nchildren = 0; /* the parent's children are not ours; the array stays (arena, CoW) */
+    freed_dir = NULL;
+    /* Forked from a thread other than main: main's stack and TLS are copies nobody runs on. */
+    if (parent_tid != parent_pid)
+        fl_main_thread_gone = true;
     fl_threads_after_fork_child(parent_tid);
     fl_exit_after_fork_child();
 }

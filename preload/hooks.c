@@ -46,6 +46,8 @@ static inline void leave(void)
 {
     fl_gate_leave();
     fl_tl_guard = 0;
+    if (FL_UNLIKELY(fl_snapshot_pending))
+        fl_snapshot_deferred();
 }
 
 static inline void record(void *p, size_t size)
@@ -58,7 +60,9 @@ static inline void record(void *p, size_t size)
  * this order for the same reason). */
 static inline void forget(void *p)
 {
-    fl_table_remove((uintptr_t)p, NULL);
+    fl_block_t b;
+    if (fl_table_remove((uintptr_t)p, &b) && FL_UNLIKELY(b.gen < fl_proc.gen))
+        fl_inherited_freed(b.stack, b.size);
 }
 
 FL_EXPORT void *malloc(size_t size)
@@ -130,6 +134,8 @@ FL_EXPORT void *realloc(void *p, size_t size)
     fl_block_t old;
     bool had = p && fl_table_remove((uintptr_t)p, &old);
     void *q = fl_real.realloc(p, size);
+    if (had && old.gen < fl_proc.gen && (q || size == 0))
+        fl_inherited_freed(old.stack, old.size); /* the inherited block is gone from this child */
     if (q)
         record(q, size);
     else if (had && (size != 0 || !p))

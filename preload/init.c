@@ -26,6 +26,8 @@ __attribute__((constructor(101))) static void fl_constructor(void)
     fl_real_resolve();
     fl_options_parse();
     absolute_dir();
+    if (!fl_opt.follow_exec)
+        fl_exec_strip_preload();
     fl_known_pid = getpid();
     fl_proc.pid = fl_known_pid;
     fl_proc.ppid = getppid();
@@ -35,6 +37,7 @@ __attribute__((constructor(101))) static void fl_constructor(void)
     fl_threads_init();
     fl_scan_init();
     fl_exit_register();
+    fl_snapshot_init();
     fl_tl_guard = 0;
     __atomic_store_n(&fl_active, 1, __ATOMIC_RELEASE);
 }

@@ -98,6 +98,7 @@ void fl_arena_unmap(void *p, size_t size);
 void fl_arena_foreach(void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
 bool fl_arena_owns(uintptr_t addr);
 void fl_arena_lock(void);
+void fl_arena_reset_after_clone(void); /* in a single-threaded copy: the holder is gone */
 void fl_arena_unlock(void);
 
 /* ---- sync: spin locks that the forking thread may pass (see fork.c) ---- */
@@ -232,6 +233,7 @@ void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind
                       fl_scan_stats_t *st);
 extern bool fl_main_thread_gone;
 void fl_scan_init(void);
+void fl_scan_set_self(pid_t tid, uintptr_t sp, const uintptr_t *regs, int nregs);
 void fl_bootstrap_range(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- fork.c: fork, generations, lineage, children ---- */
@@ -251,6 +253,10 @@ pid_t fl_fork(void);
 typedef struct fl_child { pid_t pid; uint8_t how; uint64_t time_ns; } fl_child_t;
 void fl_children_add(pid_t pid, int how);
 size_t fl_children_get(const fl_child_t **out);
+/* What this child freed of its inheritance, per allocation stack (counted in free/realloc). */
+typedef struct fl_freed { uint64_t blocks, bytes; } fl_freed_t;
+void fl_inherited_freed(uint32_t stack, uint64_t size);
+const fl_freed_t *fl_inherited_freed_get(uint32_t stack);
 extern uint64_t fl_fork_time_mono;
 
 /* ---- hooks.c / state ---- */
@@ -258,12 +264,35 @@ extern volatile int fl_active;  /* tracking on */
 extern FL_TLS volatile int fl_tl_guard;
 void fl_init(void);
 
+/* ---- exec.c ---- */
+void fl_exec_strip_preload(void);
+extern char **environ;
+
+/* ---- snapshot.c: on-demand reports of a running process (FORKLEAK_SIGNAL) ---- */
+void fl_snapshot_init(void);
+extern volatile int fl_snapshot_pending;
+void fl_snapshot_deferred(void);
+
 /* ---- exit.c: the end of a process image ---- */
 enum fl_exit_kind { FL_EXIT_EXIT, FL_EXIT__EXIT, FL_EXIT__EXIT2, FL_EXIT_EXEC, FL_EXIT_SNAPSHOT };
 void fl_exit_register(void);
 /* Runs the check and writes the report once per process image. */
 void fl_finish(int kind, int status, const char *exec_target);
 void fl_exit_after_fork_child(void);
+/* The scan-and-write steps shared by exit and snapshots. */
+typedef struct fl_check {
+    fl_block_t *blocks, *tmp;
+    uint32_t *work;
+    uint8_t *kinds;
+    size_t cap, n;
+    fl_scan_stats_t st;
+    fl_world_t world;
+} fl_check_t;
+bool fl_check_alloc(fl_check_t *c);
+void fl_check_free(fl_check_t *c);
+void fl_check_run(fl_check_t *c);
+void fl_check_write(fl_check_t *c, int kind, int status, const char *exec_target);
+extern const char *fl_report_suffix;
 
 /* ---- report.c: writing the report file without malloc ---- */
 typedef struct fl_group {
@@ -288,6 +317,8 @@ bool fl_report_open(fl_outbuf_t *o, char *tmp, size_t tmpcap, char *final, size_
 bool fl_report_commit(fl_outbuf_t *o, const char *tmp, const char *final);
 void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_target);
 void fl_report_modules(fl_outbuf_t *o);
+void fl_report_modules_prerender(void);
+void fl_report_modules_prerender_drop(void);
 void fl_report_stack(fl_outbuf_t *o, uint32_t id, uint8_t *written);
 void fl_report_children(fl_outbuf_t *o);
 

@@ -78,12 +78,14 @@ static const char *errname(int e)
     return s ? s : "unknown error";
 }
 
+const char *fl_report_suffix = "";
+
 bool fl_report_open(fl_outbuf_t *o, char *tmp, size_t tmpcap, char *final, size_t finalcap)
 {
-    fl_fmt(final, finalcap, "%s/fl.%d.%lu.report", fl_opt.dir, (int)fl_proc.pid,
-           (unsigned long)fl_proc.start_ns);
-    fl_fmt(tmp, tmpcap, "%s/.fl.%d.%lu.tmp", fl_opt.dir, (int)fl_proc.pid,
-           (unsigned long)fl_proc.start_ns);
+    fl_fmt(final, finalcap, "%s/fl.%d.%lu%s.report", fl_opt.dir, (int)fl_proc.pid,
+           (unsigned long)fl_proc.start_ns, fl_report_suffix);
+    fl_fmt(tmp, tmpcap, "%s/.fl.%d.%lu%s.tmp", fl_opt.dir, (int)fl_proc.pid,
+           (unsigned long)fl_proc.start_ns, fl_report_suffix);
     o->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     o->err = 0;
     o->len = 0;
@@ -140,8 +142,8 @@ void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_tar
     char path[4096];
     fl_out_printf(o, "forkleak-report 1\n");
     fl_out_printf(o, "process pid=%d ppid=%d gen=%u start_ns=%lu end_ns=%lu tid=%d",
-                  (int)fl_proc.pid, (int)getppid(), fl_proc.gen, (unsigned long)fl_proc.start_ns,
-                  (unsigned long)fl_now_ns(), (int)gettid());
+                  (int)fl_proc.pid, (int)fl_proc.ppid, fl_proc.gen, (unsigned long)fl_proc.start_ns,
+                  (unsigned long)fl_now_ns(), (int)fl_gettid());
     if (fl_proc.lineage_truncated)
         fl_out_printf(o, " lineage_truncated=1");
     fl_out_record_end(o);
@@ -245,10 +247,35 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+static fl_outbuf_t *prerendered;
+
 void fl_report_modules(fl_outbuf_t *o)
 {
+    if (prerendered && !prerendered->err) {
+        out_write(o, prerendered->buf, prerendered->len);
+        o->records += prerendered->records;
+        return;
+    }
     modctx_t m = {o, 0};
     dl_iterate_phdr(module_cb, &m);
+}
+
+/* Renders the module map now, into memory (fd -1: a full buffer sets err and is not used). */
+void fl_report_modules_prerender(void)
+{
+    fl_outbuf_t *o = fl_arena_map(sizeof *o);
+    if (!o)
+        return;
+    o->fd = -1;
+    modctx_t m = {o, 0};
+    dl_iterate_phdr(module_cb, &m);
+    prerendered = o;
+}
+
+void fl_report_modules_prerender_drop(void)
+{
+    fl_arena_unmap(prerendered, sizeof *prerendered);
+    prerendered = NULL;
 }
 
 void fl_report_stack(fl_outbuf_t *o, uint32_t id, uint8_t *written)

@@ -21,10 +21,13 @@ typedef struct range { uintptr_t lo, hi; } range_t;
 #define RED_ZONE 128
 #define MAX_SEGS 8192
 #define MAX_EXCL (16384 + 8192 + FL_MAX_STOP + 64)
+#define EXCL_BUF (2 * MAX_EXCL) /* the general exclusions, then the shim-only ones */
 
 static struct {
     bool have_self;
-    uintptr_t self_sp, self_regs[6];
+    pid_t self_tid;
+    uintptr_t self_sp, self_regs[FL_NREGS];
+    int nself_regs;
     range_t *segs;
     size_t nsegs;
     char *maps;
@@ -34,7 +37,8 @@ static struct {
     size_t nthreads;
 } prep;
 
-static range_t main_tls; /* the mapping holding the main thread's static TLS (ld.so allocates it) */
+static uintptr_t main_tp; /* main thread's thread pointer: its static TLS is in ld.so's mapping */
+static range_t main_tls;  /* that mapping as it is at scan time (fl_scan_classify sets it) */
 bool fl_main_thread_gone; /* set in a fork child forked from another thread */
 
 /* ---- preparation (before the world stops) ---- */
@@ -62,6 +66,7 @@ static void unwind_to_boundary(uintptr_t boundary)
         prep.self_sp = v;
         for (int r = 0; r < 6; r++)
             prep.self_regs[r] = unw_get_reg(&c, regs[r], &v) == 0 ? v : 0;
+        prep.nself_regs = 6;
         prep.have_self = true;
         return;
     }
@@ -86,6 +91,17 @@ static int seg_cb(struct dl_phdr_info *info, size_t size, void *arg)
         prep.segs[prep.nsegs++] = (range_t){lo & ~(uintptr_t)7, hi};
     }
     return 0;
+}
+
+/* For a snapshot taken in a signal handler: the interrupted context is the live state. */
+void fl_scan_set_self(pid_t tid, uintptr_t sp, const uintptr_t *regs, int nregs)
+{
+    prep.self_tid = tid;
+    prep.self_sp = sp - RED_ZONE;
+    for (int i = 0; i < nregs && i < FL_NREGS; i++)
+        prep.self_regs[i] = regs[i];
+    prep.nself_regs = nregs;
+    prep.have_self = true;
 }
 
 static void read_maps(void)
@@ -118,11 +134,13 @@ static void read_maps(void)
 
 void fl_scan_prepare(uintptr_t boundary)
 {
+    prep.self_tid = fl_gettid();
+    prep.nself_regs = 0;
     unwind_to_boundary(boundary);
     if (!prep.segs)
         prep.segs = fl_arena_map(MAX_SEGS * sizeof(range_t));
     if (!prep.excl)
-        prep.excl = fl_arena_map(MAX_EXCL * sizeof(range_t));
+        prep.excl = fl_arena_map(EXCL_BUF * sizeof(range_t));
     if (!prep.threads)
         prep.threads = fl_arena_map(8192 * sizeof(fl_thread_info_t));
     prep.nsegs = 0;
@@ -200,17 +218,17 @@ static bool find_mapping(uintptr_t addr, mapline_t *out)
 /* Called from the constructor: remembers where the main thread's static TLS lives. */
 void fl_scan_init(void)
 {
-    uintptr_t tp;
-    __asm__("mov %%fs:0, %0" : "=r"(tp)); /* the TCB's self pointer (x86_64 TLS ABI) */
-    read_maps();
+    __asm__("mov %%fs:0, %0" : "=r"(main_tp)); /* the TCB's self pointer (x86_64 TLS ABI) */
+}
+
+/* The anonymous mapping holding main's TCB and static TLS, clipped to what is there now (the
+ * kernel may have merged it with neighbours, ours included: those are excluded separately). */
+static void find_main_tls(void)
+{
     mapline_t m;
-    if (find_mapping(tp, &m) && !(m.pathlen && m.path[0] == '['))
+    main_tls = (range_t){0, 0};
+    if (main_tp && find_mapping(main_tp, &m) && m.inode == 0 && !(m.pathlen && m.path[0] == '['))
         main_tls = (range_t){m.lo, m.hi};
-    if (prep.maps) {
-        fl_arena_unmap(prep.maps, prep.maps_cap);
-        prep.maps = NULL;
-        prep.maps_cap = 0;
-    }
 }
 
 /* ---- marking ---- */
@@ -264,6 +282,24 @@ static void scan_words(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
     c->st->scanned_bytes += hi - lo;
     for (uintptr_t p = lo; p + 8 <= hi; p += 8)
         consider(c, *(const uintptr_t *)p, tag);
+}
+
+/* Root ranges come from the loader, the registry and startup; memory may have been unmapped or
+ * re-protected since. Scan only what the current map says is readable: never fault. */
+static void scan_safe(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
+{
+    const char *cur = prep.maps;
+    mapline_t m;
+    if (!cur)
+        return;
+    while (next_map(&cur, &m)) {
+        if (m.hi <= lo || m.lo >= hi || m.perms[0] != 'r')
+            continue;
+        /* [vvar] and friends can fault even when "readable" */
+        if (m.pathlen > 2 && m.path[0] == '[' && m.path[1] == 'v')
+            continue;
+        scan_words(c, m.lo > lo ? m.lo : lo, m.hi < hi ? m.hi : hi, tag);
+    }
 }
 
 static void flood(ctx_t *c, uint8_t tag)
@@ -416,10 +452,10 @@ static void scan_stack(ctx_t *c, pid_t tid, uintptr_t sp, bool redzone, exclctx_
         hi = m.hi;
         add_excl_cb(m.lo, m.hi, ex); /* not to be scanned again as a plain mapping */
         if (t) /* running on another stack (sigaltstack, coroutine): its own stack whole */
-            scan_words(c, t->stack_lo, t->stack_hi, FL_KIND_REACHABLE);
+            scan_safe(c, t->stack_lo, t->stack_hi, FL_KIND_REACHABLE);
     }
     if (lo < hi)
-        scan_words(c, lo, hi, FL_KIND_REACHABLE);
+        scan_safe(c, lo, hi, FL_KIND_REACHABLE);
 }
 
 void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind, uint32_t *work,
@@ -435,6 +471,7 @@ void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind
         if (blocks[i].addr + blocks[i].size + 1 > c.maxend)
             c.maxend = blocks[i].addr + blocks[i].size + 1;
     prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
+    find_main_tls();
 
     exclctx_t ex = {prep.excl, 0};
     if (!ex.r) {
@@ -446,6 +483,10 @@ void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind
     uintptr_t slo, shi;
     fl_shim_range(&slo, &shi);
     add_excl_cb(slo, shi, &ex);
+    /* The shim's memory alone, for ranges that are roots in their own right (main's TLS). */
+    exclctx_t shim_ex = {prep.excl + MAX_EXCL, ex.n};
+    memcpy(shim_ex.r, ex.r, ex.n * sizeof *ex.r);
+    sort_ranges(shim_ex.r, shim_ex.n);
     if (main_tls.hi)
         add_excl_cb(main_tls.lo, main_tls.hi, &ex);
     for (size_t i = 0; i < prep.nthreads; i++) /* every known stack: live, dead or orphaned */
@@ -453,26 +494,26 @@ void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind
 
     /* 1. Roots. */
     for (size_t i = 0; i < prep.nsegs; i++)
-        scan_words(&c, prep.segs[i].lo, prep.segs[i].hi, FL_KIND_REACHABLE);
+        scan_safe(&c, prep.segs[i].lo, prep.segs[i].hi, FL_KIND_REACHABLE);
     uintptr_t blo, bhi;
     fl_bootstrap_range(&blo, &bhi);
     scan_words(&c, blo, bhi, FL_KIND_REACHABLE);
     if (main_tls.hi && !fl_main_thread_gone)
-        scan_words(&c, main_tls.lo, main_tls.hi, FL_KIND_REACHABLE);
+        scan_minus(&c, main_tls.lo, main_tls.hi, &shim_ex, FL_KIND_REACHABLE);
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     if (prep.have_self) {
-        scan_stack(&c, fl_gettid(), prep.self_sp, false, &ex);
-        for (int r = 0; r < 6; r++)
+        scan_stack(&c, prep.self_tid, prep.self_sp, false, &ex);
+        for (int r = 0; r < prep.nself_regs; r++)
             consider(&c, prep.self_regs[r], FL_KIND_REACHABLE);
     } else {
-        scan_stack(&c, fl_gettid(), here, false, &ex);
+        scan_stack(&c, prep.self_tid, here, false, &ex);
     }
     for (size_t i = 0; i < w->nt; i++) {
         fl_tstate_t *t = &w->t[i];
         if (t->state == FL_TS_NOSIGNAL && !t->have_sp) {
             const fl_thread_info_t *ti = registered(t->tid);
             if (ti)
-                scan_words(&c, ti->stack_lo, ti->stack_hi, FL_KIND_REACHABLE);
+                scan_safe(&c, ti->stack_lo, ti->stack_hi, FL_KIND_REACHABLE);
             continue;
         }
         if (t->have_sp)
@@ -513,9 +554,16 @@ void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind
     /* 2. Orphans: what only the copied stacks of vanished threads point to. */
     for (size_t i = 0; i < prep.nthreads; i++)
         if (prep.threads[i].orphan)
-            scan_words(&c, prep.threads[i].stack_lo, prep.threads[i].stack_hi, FL_KIND_ORPHAN);
-    if (main_tls.hi && fl_main_thread_gone)
-        scan_words(&c, main_tls.lo, main_tls.hi, FL_KIND_ORPHAN);
+            scan_safe(&c, prep.threads[i].stack_lo, prep.threads[i].stack_hi, FL_KIND_ORPHAN);
+    if (fl_main_thread_gone) {
+        if (main_tls.hi)
+            scan_minus(&c, main_tls.lo, main_tls.hi, &shim_ex, FL_KIND_ORPHAN);
+        const char *cur = prep.maps;
+        mapline_t m;
+        while (cur && next_map(&cur, &m))
+            if (m.pathlen == 7 && memcmp(m.path, "[stack]", 7) == 0)
+                scan_words(&c, m.lo, m.hi, FL_KIND_ORPHAN); /* main's stack, left behind */
+    }
     flood(&c, FL_KIND_ORPHAN);
 
     /* 3. The rest leaked. */

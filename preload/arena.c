@@ -71,6 +71,10 @@ static void *map_locked(size_t size)
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    /* A VMA flag of its own keeps the kernel from merging shim memory with the program's
+     * neighbouring anonymous mappings (the scan and pre-faulting rely on telling them apart),
+     * and keeps the shim's tables out of the program's core dumps. */
+    madvise(p, size, MADV_DONTDUMP);
     /* Name it in /proc/pid/maps where the kernel supports it (5.17+); harmless otherwise. */
     prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"forkleak");
     add_region((uintptr_t)p, (uintptr_t)p + size);

@@ -93,6 +93,60 @@ static void write_inherited(fl_outbuf_t *o, const fl_block_t *b, const uint8_t *
     fl_arena_unmap(agg, (size_t)nstacks * sizeof *agg);
 }
 
+static void memory_record(fl_outbuf_t *o, const char *phase, const fl_mem_t *m)
+{
+    if (!m->valid)
+        return;
+    fl_out_printf(o,
+                  "memory phase=%s vsz_kb=%lu rss_kb=%lu private_dirty_kb=%lu shared_clean_kb=%lu "
+                  "shared_dirty_kb=%lu anon_kb=%lu minflt=%lu majflt=%lu",
+                  phase, (unsigned long)m->vsz_kb, (unsigned long)m->rss_kb,
+                  (unsigned long)m->private_dirty_kb, (unsigned long)m->shared_clean_kb,
+                  (unsigned long)m->shared_dirty_kb, (unsigned long)m->anon_kb,
+                  (unsigned long)m->minflt, (unsigned long)m->majflt);
+    fl_out_record_end(o);
+}
+
+/* Memory at start (a child: right after fork), after pre-faulting, at exit; what pre-faulting
+ * did; and in a child, which inherited blocks' pages it has copied, by allocation stack. */
+static void write_memory(fl_outbuf_t *o, const fl_block_t *b, size_t n, uint8_t *written,
+                         uint32_t nstacks)
+{
+    fl_mem_t now;
+    fl_mem_read(&now);
+    memory_record(o, "start", &fl_mem_start);
+    memory_record(o, "prefault", &fl_mem_prefault);
+    memory_record(o, "exit", &now);
+    if (fl_pf.ran) {
+        static const char *const modes[] = {"off", "heap", "writable"};
+        fl_out_printf(o, "prefault mode=%s pages=%lu bytes=%lu ms=%lu.%03lu error=%s",
+                      modes[fl_opt.prefault], (unsigned long)fl_pf.pages,
+                      (unsigned long)(fl_pf.pages * 4096), (unsigned long)(fl_pf.ns / 1000000),
+                      (unsigned long)(fl_pf.ns / 1000 % 1000),
+                      fl_pf.error ? (strerrorname_np(fl_pf.error) ? strerrorname_np(fl_pf.error) : "error") : "none");
+        fl_out_record_end(o);
+    }
+    if (fl_proc.gen == 0)
+        return;
+    uint64_t *by = fl_arena_map((size_t)nstacks * sizeof *by);
+    fl_cow_t cow;
+    fl_cow_attribute(b, n, fl_proc.gen, by, by ? nstacks : 0, &cow);
+    if (cow.valid) {
+        fl_out_printf(o, "cow shared_pages=%lu copied_pages=%lu", (unsigned long)cow.shared_pages,
+                      (unsigned long)cow.copied_pages);
+        fl_out_record_end(o);
+        for (uint32_t s = 1; by && s < nstacks; s++) {
+            if (!by[s])
+                continue;
+            fl_report_stack(o, s, written);
+            fl_out_printf(o, "cowsite stack=%u pages=%lu bytes=%lu", s, (unsigned long)by[s],
+                          (unsigned long)(by[s] * 4096));
+            fl_out_record_end(o);
+        }
+    }
+    fl_arena_unmap(by, (size_t)nstacks * sizeof *by);
+}
+
 static const char *const kind_names[] = {"live", "direct", "indirect", "orphan", "reachable"};
 
 static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int exit_kind,
@@ -152,6 +206,7 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
     }
     if (fl_proc.gen > 0)
         write_inherited(o, b, kind, n, written, nstacks);
+    write_memory(o, b, n, written, nstacks);
     fl_report_children(o);
     fl_out_printf(o, "summary check=%s", st->checked ? "reachability" : "none");
     static const char *const sk[] = {"live", "direct", "indirect", "orphan", "reachable"};

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <spawn.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -125,11 +126,34 @@ static void child_setup(pid_t parent_pid, pid_t parent_tid, uint64_t fork_ns)
     fl_fork_time_mono = fl_mono_ns();
     nchildren = 0; /* the parent's children are not ours; the array stays (arena, CoW) */
     freed_dir = NULL;
+    memset(&fl_pf, 0, sizeof fl_pf);
+    memset(&fl_mem_prefault, 0, sizeof fl_mem_prefault);
     /* Forked from a thread other than main: main's stack and TLS are copies nobody runs on. */
     if (parent_tid != parent_pid)
         fl_main_thread_gone = true;
     fl_threads_after_fork_child(parent_tid);
     fl_exit_after_fork_child();
+}
+
+/* After every lock is released: the child's memory at fork, then pre-faulting where asked
+ * (the child pays for its copies now rather than at some later write; the parent side keeps the
+ * child's view of shared pages cheap). */
+static void after_fork(pid_t pid)
+{
+    bool here = pid == 0 ? fl_opt.prefault_in != FL_PREFAULT_IN_PARENT
+                         : fl_opt.prefault_in != FL_PREFAULT_IN_CHILD;
+    if (pid < 0)
+        return;
+    int guard = fl_tl_guard;
+    fl_tl_guard = 1;
+    if (pid == 0)
+        fl_mem_read(&fl_mem_start);
+    if (fl_opt.prefault != FL_PREFAULT_OFF && here) {
+        fl_prefault_run();
+        if (pid == 0)
+            fl_mem_read(&fl_mem_prefault);
+    }
+    fl_tl_guard = guard;
 }
 
 pid_t fl_fork(void)
@@ -166,6 +190,7 @@ pid_t fl_fork(void)
     fl_gate_open();
     if (pid > 0)
         fl_children_add(pid, 0);
+    after_fork(pid);
     return pid;
 }
 

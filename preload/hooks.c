@@ -53,6 +53,8 @@ static inline void leave(void)
 static inline void record(void *p, size_t size)
 {
     fl_table_insert((uintptr_t)p, size, fl_stack_capture(), fl_proc.gen);
+    if (FL_UNLIKELY(fl_heapmap_on))
+        fl_heapmap_mark((uintptr_t)p, size);
 }
 
 /* Removes p's record before the real free: once freed, another thread may get the same address

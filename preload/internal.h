@@ -264,6 +264,27 @@ extern volatile int fl_active;  /* tracking on */
 extern FL_TLS volatile int fl_tl_guard;
 void fl_init(void);
 
+/* ---- prefault.c: memory figures, pre-faulting after fork, CoW by site ---- */
+typedef struct fl_mem {
+    bool valid;
+    uint64_t vsz_kb, rss_kb, private_dirty_kb, shared_clean_kb, shared_dirty_kb, anon_kb;
+    uint64_t minflt, majflt;
+} fl_mem_t;
+typedef struct fl_prefault {
+    bool ran;
+    int error;
+    uint64_t pages, ns;
+} fl_prefault_t;
+typedef struct fl_cow { bool valid; uint64_t shared_pages, copied_pages; } fl_cow_t;
+extern fl_mem_t fl_mem_start, fl_mem_prefault;
+extern fl_prefault_t fl_pf;
+extern bool fl_heapmap_on;
+void fl_mem_read(fl_mem_t *m);
+void fl_heapmap_mark(uintptr_t addr, size_t size);
+void fl_prefault_run(void);
+void fl_cow_attribute(const fl_block_t *b, size_t n, uint32_t gen, uint64_t *pages_by_stack,
+                      uint32_t nstacks, fl_cow_t *out);
+
 /* ---- exec.c ---- */
 void fl_exec_strip_preload(void);
 extern char **environ;

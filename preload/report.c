@@ -159,11 +159,15 @@ void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_tar
     char *cmd = fl_arena_map(1 << 16);
     ssize_t cl = cmd ? read_file("/proc/self/cmdline", cmd, 1 << 16) : -1;
     fl_out_printf(o, "argv");
+    /* Servers rewrite their argv in place (setproctitle, PostgreSQL's ps display) and leave NUL
+     * padding behind: drop the trailing empty words. */
+    while (cl > 0 && cmd[cl - 1] == 0 && (cl < 2 || cmd[cl - 2] == 0))
+        cl--;
     for (ssize_t i = 0; i < cl;) {
         size_t l = strnlen(cmd + i, (size_t)(cl - i));
         fl_out_printf(o, " ");
         if (l == 0)
-            fl_out_printf(o, "%%00"); /* an empty argument must still be a token */
+            fl_out_printf(o, "%%"); /* an empty word is a lone '%' (see the format) */
         fl_out_escaped(o, cmd + i, l);
         i += (ssize_t)l + 1;
     }

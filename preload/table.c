@@ -28,14 +28,12 @@ static shard_t shards[NSHARDS];
 static struct { uintptr_t addr; uint64_t size; } big[NBIG];
 static fl_lock_t big_lock;
 
+/* Fibonacci hashing of the address without its always-zero low bits: one multiply, and the high
+ * bits (which pick the shard and the slot) depend on every address bit. Deletion rehashes each
+ * element it walks past, so this must be cheap. */
 static inline uint64_t mix(uint64_t x)
 {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
+    return (x >> 4) * 0x9e3779b97f4a7c15ull;
 }
 
 #define ADDR_MASK ((1ull << 48) - 1)
@@ -86,7 +84,7 @@ static bool grow(shard_t *s)
             slot_t e = s->slots[i];
             if (!e.w0)
                 continue;
-            uint32_t j = (uint32_t)(mix(e.w0 & ADDR_MASK) >> 8) & (ncap - 1);
+            uint32_t j = (uint32_t)(mix(e.w0 & ADDR_MASK) >> 24) & (ncap - 1);
             while (ns[j].w0)
                 j = (j + 1) & (ncap - 1);
             ns[j] = e;
@@ -101,7 +99,7 @@ static bool grow(shard_t *s)
 void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
 {
     uint64_t h = mix(addr);
-    shard_t *s = &shards[h & (NSHARDS - 1)];
+    shard_t *s = &shards[h >> 56];
     uint64_t w0 = ((uint64_t)addr & ADDR_MASK) | ((uint64_t)(gen < GEN_MAX ? gen : GEN_MAX) << 48);
     uint64_t w1 = (size < SIZE_BIG ? size : SIZE_BIG) | ((uint64_t)stack << 32);
     if (FL_UNLIKELY(size >= SIZE_BIG))
@@ -114,7 +112,7 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
             return;
         }
     }
-    uint32_t i = (uint32_t)(h >> 8) & s->mask;
+    uint32_t i = (uint32_t)(h >> 24) & s->mask;
     for (;;) {
         uint64_t cur = s->slots[i].w0;
         if (!cur) {
@@ -141,13 +139,13 @@ static void decode(slot_t e, fl_block_t *out)
 bool fl_table_remove(uintptr_t addr, fl_block_t *out)
 {
     uint64_t h = mix(addr);
-    shard_t *s = &shards[h & (NSHARDS - 1)];
+    shard_t *s = &shards[h >> 56];
     fl_lock(&s->lock);
     if (!s->slots) {
         fl_unlock(&s->lock);
         return false;
     }
-    uint32_t i = (uint32_t)(h >> 8) & s->mask;
+    uint32_t i = (uint32_t)(h >> 24) & s->mask;
     for (;;) {
         uint64_t cur = s->slots[i].w0;
         if (!cur) {
@@ -166,7 +164,7 @@ bool fl_table_remove(uintptr_t addr, fl_block_t *out)
         uint64_t w = s->slots[j].w0;
         if (!w)
             break;
-        uint32_t home = (uint32_t)(mix(w & ADDR_MASK) >> 8) & s->mask;
+        uint32_t home = (uint32_t)(mix(w & ADDR_MASK) >> 24) & s->mask;
         /* Move j back to i if its home is not in the cyclic range (i, j]. */
         if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
             s->slots[i] = s->slots[j];
@@ -190,11 +188,11 @@ bool fl_table_remove(uintptr_t addr, fl_block_t *out)
 bool fl_table_lookup(uintptr_t addr, fl_block_t *out)
 {
     uint64_t h = mix(addr);
-    shard_t *s = &shards[h & (NSHARDS - 1)];
+    shard_t *s = &shards[h >> 56];
     bool found = false;
     fl_lock(&s->lock);
     if (s->slots) {
-        for (uint32_t i = (uint32_t)(h >> 8) & s->mask;; i = (i + 1) & s->mask) {
+        for (uint32_t i = (uint32_t)(h >> 24) & s->mask;; i = (i + 1) & s->mask) {
             uint64_t cur = s->slots[i].w0;
             if (!cur)
                 break;

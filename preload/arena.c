@@ -75,8 +75,11 @@ static void *map_locked(size_t size)
      * neighbouring anonymous mappings (the scan and pre-faulting rely on telling them apart),
      * and keeps the shim's tables out of the program's core dumps. */
     madvise(p, size, MADV_DONTDUMP);
-    /* Name it in /proc/pid/maps where the kernel supports it (5.17+); harmless otherwise. */
-    prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"forkleak");
+    /* Name it in /proc/pid/maps where the kernel supports it (5.17+, CONFIG_ANON_VMA_NAME). */
+    static bool no_names;
+    if (!no_names &&
+        prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)"forkleak"))
+        no_names = true;
     add_region((uintptr_t)p, (uintptr_t)p + size);
     return p;
 }

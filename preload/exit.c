@@ -97,6 +97,13 @@ static void memory_record(fl_outbuf_t *o, const char *phase, const fl_mem_t *m)
 {
     if (!m->valid)
         return;
+    if (m->quick) {
+        fl_out_printf(o, "memory phase=%s vsz_kb=%lu rss_kb=%lu anon_kb=%lu minflt=%lu majflt=%lu",
+                      phase, (unsigned long)m->vsz_kb, (unsigned long)m->rss_kb,
+                      (unsigned long)m->anon_kb, (unsigned long)m->minflt, (unsigned long)m->majflt);
+        fl_out_record_end(o);
+        return;
+    }
     fl_out_printf(o,
                   "memory phase=%s vsz_kb=%lu rss_kb=%lu private_dirty_kb=%lu shared_clean_kb=%lu "
                   "shared_dirty_kb=%lu anon_kb=%lu minflt=%lu majflt=%lu",
@@ -113,7 +120,7 @@ static void write_memory(fl_outbuf_t *o, const fl_block_t *b, size_t n, uint8_t 
                          uint32_t nstacks)
 {
     fl_mem_t now;
-    fl_mem_read(&now);
+    fl_mem_read(&now, false);
     memory_record(o, "start", &fl_mem_start);
     memory_record(o, "prefault", &fl_mem_prefault);
     memory_record(o, "exit", &now);

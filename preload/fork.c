@@ -147,11 +147,11 @@ static void after_fork(pid_t pid)
     int guard = fl_tl_guard;
     fl_tl_guard = 1;
     if (pid == 0)
-        fl_mem_read(&fl_mem_start);
+        fl_mem_read(&fl_mem_start, true);
     if (fl_opt.prefault != FL_PREFAULT_OFF && here) {
         fl_prefault_run();
         if (pid == 0)
-            fl_mem_read(&fl_mem_prefault);
+            fl_mem_read(&fl_mem_prefault, false);
     }
     fl_tl_guard = guard;
 }

@@ -37,7 +37,7 @@ __attribute__((constructor(101))) static void fl_constructor(void)
     fl_threads_init();
     fl_scan_init();
     fl_heapmap_on = fl_opt.prefault == FL_PREFAULT_HEAP;
-    fl_mem_read(&fl_mem_start);
+    fl_mem_read(&fl_mem_start, false);
     fl_exit_register();
     fl_snapshot_init();
     fl_tl_guard = 0;

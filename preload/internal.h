@@ -84,6 +84,7 @@ typedef struct fl_real_fns {
 } fl_real_fns_t;
 extern fl_real_fns_t fl_real;
 extern volatile int fl_real_state; /* 0 none, 1 resolving, 2 ready */
+extern bool fl_glibc_malloc;       /* the next malloc is glibc's (chunk layout known) */
 void fl_real_resolve(void);
 bool fl_bootstrap_owns(const void *p);
 void *fl_bootstrap_alloc(size_t size, size_t align);
@@ -266,7 +267,7 @@ void fl_init(void);
 
 /* ---- prefault.c: memory figures, pre-faulting after fork, CoW by site ---- */
 typedef struct fl_mem {
-    bool valid;
+    bool valid, quick;
     uint64_t vsz_kb, rss_kb, private_dirty_kb, shared_clean_kb, shared_dirty_kb, anon_kb;
     uint64_t minflt, majflt;
 } fl_mem_t;
@@ -277,9 +278,12 @@ typedef struct fl_prefault {
 } fl_prefault_t;
 typedef struct fl_cow { bool valid; uint64_t shared_pages, copied_pages; } fl_cow_t;
 extern fl_mem_t fl_mem_start, fl_mem_prefault;
+extern fl_mem_t fl_mem_now_override;
+void fl_pagemap_dump(void);
+void fl_pagemap_dump_drop(void);
 extern fl_prefault_t fl_pf;
 extern bool fl_heapmap_on;
-void fl_mem_read(fl_mem_t *m);
+void fl_mem_read(fl_mem_t *m, bool quick);
 void fl_heapmap_mark(uintptr_t addr, size_t size);
 void fl_prefault_run(void);
 void fl_cow_attribute(const fl_block_t *b, size_t n, uint32_t gen, uint64_t *pages_by_stack,

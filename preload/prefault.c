@@ -22,6 +22,8 @@
 fl_mem_t fl_mem_start, fl_mem_prefault;
 fl_prefault_t fl_pf;
 
+fl_mem_t fl_mem_now_override; /* a snapshot's figures, read before the sweeper was cloned */
+
 static ssize_t read_proc(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -42,15 +44,24 @@ static uint64_t field_kb(const char *text, const char *name)
     return p ? strtoull(p + strlen(name), NULL, 10) : 0;
 }
 
-void fl_mem_read(fl_mem_t *m)
+/* quick: /proc/self/status only (right after fork: smaps_rollup walks every page table, and a
+ * child's resident pages are all shared with its parent at that moment anyway). */
+void fl_mem_read(fl_mem_t *m, bool quick)
 {
     char buf[4096];
+    if (fl_mem_now_override.valid && !quick) {
+        *m = fl_mem_now_override;
+        return;
+    }
     memset(m, 0, sizeof *m);
     if (read_proc("/proc/self/status", buf, sizeof buf) > 0) {
         m->vsz_kb = field_kb(buf, "\nVmSize:");
         m->rss_kb = field_kb(buf, "\nVmRSS:");
+        m->anon_kb = field_kb(buf, "\nRssAnon:");
     }
-    if (read_proc("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
+    if (quick)
+        m->quick = true;
+    else if (read_proc("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
         m->private_dirty_kb = field_kb(buf, "\nPrivate_Dirty:");
         m->shared_clean_kb = field_kb(buf, "\nShared_Clean:");
         m->shared_dirty_kb = field_kb(buf, "\nShared_Dirty:");
@@ -203,8 +214,65 @@ void fl_prefault_run(void)
 
 typedef struct pmwin { int fd; uint64_t first; size_t n; uint64_t e[512]; } pmwin_t;
 
+/* A copy of the pagemap entries of the private writable mappings, taken by a process just before
+ * it clones a snapshot sweeper: after the clone every page is mapped twice and no longer looks
+ * exclusive, so the sweeper must judge copied vs shared from this copy. */
+#define MAX_DUMP 4096
+static struct pmrange { uint64_t first, n; uint64_t *e; } dump[MAX_DUMP];
+static size_t ndump;
+
+void fl_pagemap_dump(void)
+{
+    size_t cap = 1 << 20;
+    char *maps = fl_arena_map(cap);
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    ndump = 0;
+    if (maps && fd >= 0 && read_proc("/proc/self/maps", maps, cap) > 0) {
+        for (char *line = maps; *line && ndump < MAX_DUMP;) {
+            char *eol = strchr(line, '\n'), *p = line;
+            uintptr_t lo = strtoull(p, &p, 16), hi = strtoull(p + 1, &p, 16);
+            bool rw = p[1] == 'r' && p[2] == 'w' && p[4] == 'p';
+            line = eol ? eol + 1 : line + strlen(line);
+            if (!rw || shim_memory(lo, hi))
+                continue;
+            uint64_t n = (hi - lo) / 4096;
+            uint64_t *e = fl_arena_map(n * 8);
+            if (!e)
+                break;
+            if (pread(fd, e, n * 8, (off_t)(lo / 4096 * 8)) != (ssize_t)(n * 8)) {
+                fl_arena_unmap(e, n * 8);
+                continue;
+            }
+            dump[ndump++] = (struct pmrange){lo / 4096, n, e};
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    fl_arena_unmap(maps, cap);
+}
+
+void fl_pagemap_dump_drop(void)
+{
+    for (size_t i = 0; i < ndump; i++)
+        fl_arena_unmap(dump[i].e, dump[i].n * 8);
+    ndump = 0;
+}
+
 static bool pm_get(pmwin_t *w, uint64_t page, uint64_t *out)
 {
+    if (ndump) {
+        static size_t last; /* blocks come in address order: the same range again, mostly */
+        for (size_t k = 0; k < ndump; k++) {
+            size_t i = (last + k) % ndump;
+            if (page >= dump[i].first && page < dump[i].first + dump[i].n) {
+                last = i;
+                *out = dump[i].e[page - dump[i].first];
+                return true;
+            }
+        }
+        *out = 0; /* not in a private writable mapping: neither shared nor copied */
+        return true;
+    }
     if (page < w->first || page >= w->first + w->n) {
         ssize_t r = pread(w->fd, w->e, sizeof w->e, (off_t)(page * 8));
         if (r <= 0)

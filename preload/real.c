@@ -7,6 +7,7 @@
 #include <string.h>
 
 fl_real_fns_t fl_real;
+bool fl_glibc_malloc;
 volatile int fl_real_state;
 
 /* dlsym itself may allocate (a failing lookup calls malloc twice for its error string, see
@@ -96,5 +97,9 @@ void fl_real_resolve(void)
         static const char msg[] = "forkleak: error: cannot find the next malloc with dlsym\n";
         fl_log_raw(msg, sizeof msg - 1);
     }
+    Dl_info info;
+    void *m;
+    memcpy(&m, &fl_real.malloc, sizeof m);
+    fl_glibc_malloc = m && dladdr(m, &info) && info.dli_fname && strstr(info.dli_fname, "/libc.so");
     __atomic_store_n(&fl_real_state, 2, __ATOMIC_RELEASE);
 }

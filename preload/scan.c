@@ -33,6 +33,7 @@ static struct {
     char *maps;
     size_t maps_len, maps_cap;
     range_t *excl;
+    int pagemap_fd;
     fl_thread_info_t *threads;
     size_t nthreads;
 } prep;
@@ -218,6 +219,7 @@ static bool find_mapping(uintptr_t addr, mapline_t *out)
 /* Called from the constructor: remembers where the main thread's static TLS lives. */
 void fl_scan_init(void)
 {
+    prep.pagemap_fd = -1;
     __asm__("mov %%fs:0, %0" : "=r"(main_tp)); /* the TCB's self pointer (x86_64 TLS ABI) */
 }
 
@@ -244,6 +246,20 @@ typedef struct ctx {
 
 #define UNSEEN FL_KIND_LIVE
 
+/* glibc keeps pointers to chunk headers (main_arena.top, the bins). The header of the chunk after
+ * a block lies inside the block's last 8 requested bytes when its size is 1..8 mod 16 (the next
+ * chunk's prev_size field is usable by the block): such a pointer is the allocator's, not the
+ * program's, and must not keep the block alive. */
+static inline bool glibc_next_header(const fl_block_t *b, uintptr_t v)
+{
+    if (!fl_glibc_malloc)
+        return false;
+    uintptr_t chunk = (b->size + 8 + 15) & ~(uintptr_t)15;
+    if (chunk < 32)
+        chunk = 32;
+    return v == b->addr - 16 + chunk;
+}
+
 /* The block containing addr (interior pointers count; a 0-byte block only by its address). */
 static inline ssize_t find_block(const ctx_t *c, uintptr_t v)
 {
@@ -258,7 +274,7 @@ static inline ssize_t find_block(const ctx_t *c, uintptr_t v)
     if (lo == 0)
         return -1;
     const fl_block_t *b = &c->b[lo - 1];
-    if (v < b->addr + b->size || v == b->addr)
+    if ((v < b->addr + b->size && !glibc_next_header(b, v)) || v == b->addr)
         return (ssize_t)(lo - 1);
     return -1;
 }
@@ -274,14 +290,42 @@ static inline void consider(ctx_t *c, uintptr_t v, uint8_t tag)
     }
 }
 
-static void scan_words(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
+static void scan_dense(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
 {
-    lo = (lo + 7) & ~(uintptr_t)7;
-    if (hi <= lo)
-        return;
     c->st->scanned_bytes += hi - lo;
     for (uintptr_t p = lo; p + 8 <= hi; p += 8)
         consider(c, *(const uintptr_t *)p, tag);
+}
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define SPARSE_MIN (256u << 10)
+
+/* Large ranges (thread stacks of 8 MiB, sparse mappings, big calloc'ed blocks) are mostly pages
+ * never touched: reading them would fault each one in, for nothing but zeros. pagemap says which
+ * pages are present or swapped out; only those can hold a pointer. */
+static void scan_words(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
+{
+    static uint64_t pm[512];
+    lo = (lo + 7) & ~(uintptr_t)7;
+    if (hi <= lo)
+        return;
+    if (hi - lo < SPARSE_MIN || prep.pagemap_fd < 0) {
+        scan_dense(c, lo, hi, tag);
+        return;
+    }
+    for (uintptr_t base = lo & ~(uintptr_t)4095; base < hi; base += 512 * 4096ull) {
+        ssize_t r = pread(prep.pagemap_fd, pm, sizeof pm, (off_t)(base / 4096 * 8));
+        size_t n = r > 0 ? (size_t)r / 8 : 0;
+        for (size_t i = 0; i < 512; i++) {
+            uintptr_t plo = base + i * 4096, phi = plo + 4096;
+            if (plo >= hi)
+                break;
+            if (i < n && !(pm[i] & (PM_PRESENT | PM_SWAPPED)))
+                continue;
+            scan_dense(c, plo > lo ? plo : lo, phi < hi ? phi : hi, tag);
+        }
+    }
 }
 
 /* Root ranges come from the loader, the registry and startup; memory may have been unmapped or
@@ -458,6 +502,8 @@ static void scan_stack(ctx_t *c, pid_t tid, uintptr_t sp, bool redzone, exclctx_
         scan_safe(c, lo, hi, FL_KIND_REACHABLE);
 }
 
+static void classify(ctx_t *cp, fl_world_t *w);
+
 void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind, uint32_t *work,
                       fl_scan_stats_t *st)
 {
@@ -466,6 +512,23 @@ void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind
     st->checked = true;
     if (n == 0)
         return;
+    /* Opened for this check only: "self" is resolved at open (a fork child must not read its
+     * parent's map through an inherited descriptor), and daemons close descriptors they did not
+     * open. */
+    prep.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    classify(&c, w);
+    if (prep.pagemap_fd >= 0)
+        close(prep.pagemap_fd);
+    prep.pagemap_fd = -1;
+}
+
+static void classify(ctx_t *cp, fl_world_t *w)
+{
+    ctx_t c = *cp;
+    fl_scan_stats_t *st = c.st;
+    const fl_block_t *blocks = c.b;
+    uint8_t *kind = c.kind;
+    size_t n = c.n;
     c.minaddr = blocks[0].addr;
     for (size_t i = 0; i < n; i++)
         if (blocks[i].addr + blocks[i].size + 1 > c.maxend)

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -57,6 +58,12 @@ static void take(const ucontext_t *uc)
     }
     /* The sweeper must not call dl_iterate_phdr: a stopped thread may hold the loader lock. */
     fl_report_modules_prerender();
+    /* Memory figures and which pages are exclusively ours, as they are before the sweeper exists:
+     * once cloned, every page is mapped twice and would look shared. */
+    fl_mem_read(&fl_mem_now_override, false);
+    fl_mem_now_override.valid = true;
+    if (fl_proc.gen > 0)
+        fl_pagemap_dump();
     fl_world_lock();
     if (fl_check_alloc(&c)) {
         fl_world_stop(&c.world, &c.st);
@@ -80,6 +87,8 @@ static void take(const ucontext_t *uc)
     }
     fl_check_free(&c);
     fl_report_modules_prerender_drop();
+    fl_pagemap_dump_drop();
+    fl_mem_now_override.valid = false;
     fl_tl_guard = guard;
     errno = saved;
 }

@@ -214,6 +214,7 @@ typedef struct fl_world {
     fl_tstate_t *t;          /* the other threads of this process */
     size_t nt;
     bool stopped;
+    bool main_dead; /* main called pthread_exit: a zombie leader */
     int sig;
 } fl_world_t;
 /* Exit-time sequence: lock (close the gate: no thread inside a hook; take the table and depot

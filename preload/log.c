@@ -9,17 +9,24 @@
 #include <unistd.h>
 
 static size_t put_u64(char *buf, size_t cap, size_t len, uint64_t v, unsigned base, int width,
-                      char pad)
+                      char pad, bool neg)
 {
-    char tmp[24];
+    char tmp[80];
     int n = 0;
     do {
         unsigned d = (unsigned)(v % base);
         tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
         v /= base;
     } while (v);
-    while (n < width && n < (int)sizeof tmp)
+    if (width > (int)sizeof tmp - 1)
+        width = (int)sizeof tmp - 1;
+    /* The sign goes after zero padding ("-0042") and before space padding ("  -42"). */
+    if (neg && pad == ' ')
+        tmp[n++] = '-';
+    while (n < width - (neg && pad == '0'))
         tmp[n++] = pad;
+    if (neg && pad == '0')
+        tmp[n++] = '-';
     while (n > 0) {
         if (len + 1 < cap)
             buf[len] = tmp[n - 1];
@@ -79,14 +86,8 @@ size_t fl_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
         case 'i': {
             int64_t v = sz ? (int64_t)va_arg(ap, ssize_t)
                            : lng ? (int64_t)va_arg(ap, long) : (int64_t)va_arg(ap, int);
-            uint64_t u = (uint64_t)v;
-            if (v < 0) {
-                if (len + 1 < cap)
-                    buf[len] = '-';
-                len++;
-                u = -u;
-            }
-            len = put_u64(buf, cap, len, u, 10, width, pad);
+            uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+            len = put_u64(buf, cap, len, u, 10, width, pad, v < 0);
             break;
         }
         case 'u':
@@ -94,7 +95,7 @@ size_t fl_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
             uint64_t u = sz ? (uint64_t)va_arg(ap, size_t)
                             : lng ? (uint64_t)va_arg(ap, unsigned long)
                                   : (uint64_t)va_arg(ap, unsigned);
-            len = put_u64(buf, cap, len, u, *f == 'x' ? 16 : 10, width, pad);
+            len = put_u64(buf, cap, len, u, *f == 'x' ? 16 : 10, width, pad, false);
             break;
         }
         case 'p': {
@@ -105,7 +106,7 @@ size_t fl_vfmt(char *buf, size_t cap, const char *fmt, va_list ap)
             if (len + 1 < cap)
                 buf[len] = 'x';
             len++;
-            len = put_u64(buf, cap, len, u, 16, 0, '0');
+            len = put_u64(buf, cap, len, u, 16, 0, '0', false);
             break;
         }
         case '%':

@@ -35,10 +35,17 @@ static const struct { const char *name; int num; } signames[] = {
 
 static _Noreturn void bad(const char *name, const char *val, const char *accepted)
 {
-    char buf[768];
+    char buf[768], shown[200];
+    size_t vl = strlen(val);
+    /* A long value is shown shortened, so that the line keeps its end and its newline. */
+    memcpy(shown, val, vl < sizeof shown - 4 ? vl : sizeof shown - 4);
+    if (vl >= sizeof shown - 4)
+        memcpy(shown + sizeof shown - 4, "...", 4);
+    else
+        shown[vl] = 0;
     size_t n = fl_fmt(buf, sizeof buf,
                       "forkleak: error: FORKLEAK_%s='%s' is not one of %s (see FORKLEAK_HELP=1)\n",
-                      name, val, accepted);
+                      name, shown, accepted);
     fl_log_raw(buf, n < sizeof buf ? n : sizeof buf - 1);
     /* Before main, with nothing of the program's run yet: status 2 and no stdio flush. */
     _exit(2);
@@ -156,7 +163,8 @@ static void apply(size_t i, const char *v)
 static void print_help(void)
 {
     char buf[512];
-    fl_log_raw("forkleak: FORKLEAK_* variables (name, default, accepted values):\n", 66);
+    static const char head[] = "forkleak: FORKLEAK_* variables (name, default, accepted values):\n";
+    fl_log_raw(head, sizeof head - 1);
     for (size_t i = 0; i < NOPTS; i++) {
         size_t n = fl_fmt(buf, sizeof buf, "  FORKLEAK_%s%s  default '%s'  [%s]\n      %s\n",
                           table[i].name, "", table[i].def, table[i].accepted, table[i].help);

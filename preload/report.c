@@ -9,6 +9,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void out_write(fl_outbuf_t *o, const char *s, size_t n)
@@ -87,6 +88,8 @@ bool fl_report_open(fl_outbuf_t *o, char *tmp, size_t tmpcap, char *final, size_
     fl_fmt(tmp, tmpcap, "%s/.fl.%d.%lu%s.tmp", fl_opt.dir, (int)fl_proc.pid,
            (unsigned long)fl_proc.start_ns, fl_report_suffix);
     o->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (o->fd >= 0)
+        fchmod(o->fd, 0600); /* whatever the program's umask: the owner must be able to read it */
     o->err = 0;
     o->len = 0;
     o->records = 0;
@@ -151,13 +154,15 @@ void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_tar
     for (uint32_t i = 0; i < fl_proc.lineage_n; i++)
         fl_out_printf(o, " %d:%u", (int)fl_proc.lineage[i].pid, fl_proc.lineage[i].gen);
     fl_out_record_end(o);
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    /* thread-self: when main has called pthread_exit, /proc/self (the zombie leader) has no exe
+     * and an empty cmdline any more; the exiting thread's own entry still has both. */
+    ssize_t n = readlink("/proc/thread-self/exe", path, sizeof path - 1);
     fl_out_printf(o, "exe path=");
     fl_out_escaped(o, path, n > 0 ? (size_t)n : 0);
     fl_out_record_end(o);
     /* argv from /proc (the program may have rewritten its own argv, as servers do) */
     char *cmd = fl_arena_map(1 << 16);
-    ssize_t cl = cmd ? read_file("/proc/self/cmdline", cmd, 1 << 16) : -1;
+    ssize_t cl = cmd ? read_file("/proc/thread-self/cmdline", cmd, 1 << 16) : -1;
     fl_out_printf(o, "argv");
     /* Servers rewrite their argv in place (setproctitle, PostgreSQL's ps display) and leave NUL
      * padding behind: drop the trailing empty words. */
@@ -242,7 +247,7 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     const char *name = info->dlpi_name;
     char exe[4096];
     if (!name || !*name) { /* the main program */
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = 0;
         name = exe;
     }

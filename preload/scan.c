@@ -38,8 +38,9 @@ static struct {
     size_t nthreads;
 } prep;
 
-static uintptr_t main_tp; /* main thread's thread pointer: its static TLS is in ld.so's mapping */
-static range_t main_tls;  /* that mapping as it is at scan time (fl_scan_classify sets it) */
+static uintptr_t main_tp;    /* main thread's thread pointer: its static TLS is in ld.so's mapping */
+static range_t main_tls_init; /* that mapping as it was at start */
+static range_t main_tls;      /* ... and as it is now, clipped to how it was (set at each scan) */
 bool fl_main_thread_gone; /* set in a fork child forked from another thread */
 
 /* ---- preparation (before the world stops) ---- */
@@ -217,10 +218,51 @@ static bool find_mapping(uintptr_t addr, mapline_t *out)
 }
 
 /* Called from the constructor: remembers where the main thread's static TLS lives. */
+/* Finds the line of /proc/self/maps that contains addr, reading it in small pieces (no arena
+ * yet: the constructor calls this before the shim maps anything). */
+static bool find_mapping_now(uintptr_t addr, range_t *out)
+{
+    char buf[4096];
+    size_t have = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool found = false;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = 0;
+        char *line = buf, *eol;
+        while ((eol = strchr(line, '\n')) != NULL) {
+            const char *p = line;
+            uintptr_t lo = hexnum(&p);
+            p++;
+            uintptr_t hi = hexnum(&p);
+            if (addr >= lo && addr < hi) {
+                *out = (range_t){lo, hi};
+                found = true;
+                break;
+            }
+            line = eol + 1;
+        }
+        if (found)
+            break;
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+    }
+    close(fd);
+    return found;
+}
+
 void fl_scan_init(void)
 {
     prep.pagemap_fd = -1;
     __asm__("mov %%fs:0, %0" : "=r"(main_tp)); /* the TCB's self pointer (x86_64 TLS ABI) */
+    /* Recorded now: later the kernel may merge the program's own anonymous mappings into this
+     * VMA, and those must not become roots when FORKLEAK_SCAN_MAPPINGS=no. */
+    find_mapping_now(main_tp, &main_tls_init);
 }
 
 /* The anonymous mapping holding main's TCB and static TLS, clipped to what is there now (the
@@ -229,8 +271,17 @@ static void find_main_tls(void)
 {
     mapline_t m;
     main_tls = (range_t){0, 0};
-    if (main_tp && find_mapping(main_tp, &m) && m.inode == 0 && !(m.pathlen && m.path[0] == '['))
+    if (main_tp && find_mapping(main_tp, &m) && m.inode == 0 && !(m.pathlen && m.path[0] == '[')) {
         main_tls = (range_t){m.lo, m.hi};
+        if (main_tls_init.hi) { /* clipped to what it was at start */
+            if (main_tls.lo < main_tls_init.lo)
+                main_tls.lo = main_tls_init.lo;
+            if (main_tls.hi > main_tls_init.hi)
+                main_tls.hi = main_tls_init.hi;
+            if (main_tls.lo >= main_tls.hi)
+                main_tls = (range_t){0, 0};
+        }
+    }
 }
 
 /* ---- marking ---- */
@@ -561,7 +612,7 @@ static void classify(ctx_t *cp, fl_world_t *w)
     uintptr_t blo, bhi;
     fl_bootstrap_range(&blo, &bhi);
     scan_words(&c, blo, bhi, FL_KIND_REACHABLE);
-    if (main_tls.hi && !fl_main_thread_gone)
+    if (main_tls.hi && !fl_main_thread_gone && !w->main_dead)
         scan_minus(&c, main_tls.lo, main_tls.hi, &shim_ex, FL_KIND_REACHABLE);
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     if (prep.have_self) {

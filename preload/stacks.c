@@ -73,6 +73,13 @@ static int find_ranges(struct dl_phdr_info *info, size_t size, void *ctx)
 void fl_stacks_init(void)
 {
     dl_iterate_phdr(find_ranges, (void *)(uintptr_t)&fl_stacks_init);
+    /* Unwind once now, under the guard: libunwind creates its per-thread cache key on first use.
+     * Created this early it gets a low index; created at the program's first malloc it could
+     * land at 32 or above, and its pthread_setspecific would then calloc glibc's second-level key
+     * array inside the shim (untracked, unscanned) — the array where the program's own keys
+     * >= 32 keep their values. */
+    void *warm[4];
+    unw_backtrace(warm, 4);
 }
 
 bool fl_shim_text_contains(uintptr_t ip)

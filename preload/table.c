@@ -24,7 +24,7 @@ typedef struct shard {
 static shard_t shards[NSHARDS];
 
 /* Blocks of 4 GiB and more: so rare that a small locked array is enough. */
-#define NBIG 256
+#define NBIG 4096 /* 4096 live blocks of >= 4 GiB: 16 TiB */
 static struct { uintptr_t addr; uint64_t size; } big[NBIG];
 static fl_lock_t big_lock;
 
@@ -55,6 +55,9 @@ static void big_set(uintptr_t addr, uint64_t size)
         big[i].size = size;
     }
     fl_unlock(&big_lock);
+    static volatile int warned;
+    if (i == NBIG && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+        fl_log_warn("more than %d live blocks of 4 GiB or more: sizes reported as 4 GiB - 1", NBIG);
 }
 
 static uint64_t big_take(uintptr_t addr, bool remove)

@@ -307,6 +307,17 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
     return n;
 }
 
+/* A task that has exited (main after pthread_exit stays a zombie until the process ends). */
+static bool task_dead(pid_t tid)
+{
+    char path[64], buf[512];
+    fl_fmt(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return true;
+    const char *p = strrchr(buf, ')');
+    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
 static bool sig_blocked(pid_t tid, int sig)
 {
     char path[64], buf[2048];
@@ -385,6 +396,11 @@ void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st)
             pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
             if (tid <= 0 || tid == self)
                 continue;
+            if (task_dead(tid)) {
+                if (tid == getpid())
+                    w->main_dead = true; /* its stack and static TLS are no roots */
+                continue;
+            }
             if (w->nt == FL_MAX_STOP) {
                 fl_scan_warn(st, "too many threads: some are not scanned");
                 break;

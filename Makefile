@@ -38,12 +38,27 @@ TOOL_HDR := $(wildcard tools/*.h)
 SHIM     := $(B)/lib/libforkleak.so
 TOOL     := $(B)/bin/forkleak
 
-.PHONY: all deps check-deps shim tool test unit cases demo examples install clean bench e2e fuzz lint
+.PHONY: all deps deps-all check-deps test demo e2e bench install clean
 
 all: check-deps $(SHIM) $(TOOL)
 
 deps:
 	./scripts/install-deps.sh
+
+deps-all:
+	./scripts/install-deps.sh --all
+
+# The README's two commands. Both install what is missing first.
+demo: deps
+	$(MAKE) all examples
+	$(MAKE) -s --no-print-directory demo-run
+
+test: deps-all
+	$(MAKE) all
+	/usr/bin/python3 tests/all.py
+
+e2e: deps-all all
+	/usr/bin/python3 tests/e2e/e2e.py
 
 # make demo / make test install what is missing; plain `make` only says what is missing.
 check-deps:
@@ -60,8 +75,20 @@ $(TOOL): $(TOOL_SRC) $(TOOL_HDR) Makefile
 	$(CC) $(BASE) $(SAN_FLAGS) $(TOOL_CFLAGS) -o $@ $(TOOL_SRC) $(TOOL_LIBS) -lm
 
 -include tests/tests.mk
+-include tools/tool.mk
 -include examples/examples.mk
 -include bench/bench.mk
+
+# ../shared/bench: forkleak (the shim alone, and the whole `forkleak run` with its report) next to
+# the peers. BENCH_ARGS=--quick for a smoke run; BENCH_TOOLS to choose the peers. Results and the
+# table go to $(B)/bench-results/<timestamp>/summary.md.
+BENCH_DIR   ?= ../shared/bench
+BENCH_TOOLS ?= lsan heaptrack valgrind
+bench: all
+	BENCH_BUILD=$(abspath $(B))/bench-build BENCH_RESULTS=$(abspath $(B))/bench-results \
+	  $(BENCH_DIR)/run.sh $(BENCH_ARGS) native \
+	  forkleak=preload:$(abspath $(SHIM)) \
+	  'forkleak-run=cmd:$(abspath $(TOOL)) run --error-exitcode 0 --' $(BENCH_TOOLS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib

@@ -29,11 +29,21 @@ static struct { uintptr_t addr; uint64_t size; } big[NBIG];
 static fl_lock_t big_lock;
 
 /* Fibonacci hashing of the address without its always-zero low bits: one multiply, and the high
- * bits (which pick the shard and the slot) depend on every address bit. Deletion rehashes each
- * element it walks past, so this must be cheap. */
+ * bits (which pick the slot) depend on every address bit. Deletion rehashes each element it walks
+ * past, so this must be cheap. */
 static inline uint64_t mix(uint64_t x)
 {
     return (x >> 4) * 0x9e3779b97f4a7c15ull;
+}
+
+/* The shard comes from the block's 2 MiB region, not from the whole address: allocators give each
+ * thread its own arena (glibc: its own 64 MiB heaps), so a thread's blocks fall in shards the other
+ * threads rarely touch, and the shard's lock and slots stay in that core's cache. Hashing the full
+ * address spread every thread over every shard: each lock then bounced between cores (churn_mt
+ * spent a quarter of the table's time on that one xchg). */
+static inline shard_t *shard_of(uintptr_t addr)
+{
+    return &shards[((addr >> 21) * 0x9e3779b97f4a7c15ull) >> 56];
 }
 
 #define ADDR_MASK ((1ull << 48) - 1)
@@ -102,7 +112,7 @@ static bool grow(shard_t *s)
 void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
 {
     uint64_t h = mix(addr);
-    shard_t *s = &shards[h >> 56];
+    shard_t *s = shard_of(addr);
     uint64_t w0 = ((uint64_t)addr & ADDR_MASK) | ((uint64_t)(gen < GEN_MAX ? gen : GEN_MAX) << 48);
     uint64_t w1 = (size < SIZE_BIG ? size : SIZE_BIG) | ((uint64_t)stack << 32);
     if (FL_UNLIKELY(size >= SIZE_BIG))
@@ -142,7 +152,7 @@ static void decode(slot_t e, fl_block_t *out)
 bool fl_table_remove(uintptr_t addr, fl_block_t *out)
 {
     uint64_t h = mix(addr);
-    shard_t *s = &shards[h >> 56];
+    shard_t *s = shard_of(addr);
     fl_lock(&s->lock);
     if (!s->slots) {
         fl_unlock(&s->lock);
@@ -191,7 +201,7 @@ bool fl_table_remove(uintptr_t addr, fl_block_t *out)
 bool fl_table_lookup(uintptr_t addr, fl_block_t *out)
 {
     uint64_t h = mix(addr);
-    shard_t *s = &shards[h >> 56];
+    shard_t *s = shard_of(addr);
     bool found = false;
     fl_lock(&s->lock);
     if (s->slots) {

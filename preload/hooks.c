@@ -4,7 +4,9 @@
  * resolved to the bootstrap pool. No hook takes a lock across a call that can re-enter it. */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -255,6 +257,21 @@ FL_EXPORT void _Exit(int status)
         fl_real.Exit_(status);
     syscall(SYS_exit_group, status);
     __builtin_unreachable();
+}
+
+/* A library about to be unloaded: remember its map entry (the report is written at exit, when
+ * stacks that went through it must still symbolize). */
+FL_EXPORT int dlclose(void *handle)
+{
+    ready();
+    struct link_map *lm = NULL;
+    if (fl_active && dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 && lm) {
+        int guard = fl_tl_guard;
+        fl_tl_guard = 1;
+        fl_report_module_closing((uintptr_t)lm->l_addr, lm->l_name);
+        fl_tl_guard = guard;
+    }
+    return fl_real.dlclose(handle);
 }
 
 /* ---- threads: record each new thread's stack bounds before it runs user code ---- */

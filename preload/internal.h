@@ -81,6 +81,7 @@ typedef struct fl_real_fns {
                        char *const[]);
     int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[],
                         char *const[]);
+    int (*dlclose)(void *);
 } fl_real_fns_t;
 extern fl_real_fns_t fl_real;
 extern volatile int fl_real_state; /* 0 none, 1 resolving, 2 ready */
@@ -344,6 +345,7 @@ bool fl_report_commit(fl_outbuf_t *o, const char *tmp, const char *final);
 void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_target);
 void fl_report_modules(fl_outbuf_t *o);
 void fl_report_modules_prerender(void);
+void fl_report_module_closing(uintptr_t base, const char *name);
 void fl_report_modules_prerender_drop(void);
 void fl_report_stack(fl_outbuf_t *o, uint32_t id, uint8_t *written);
 void fl_report_children(fl_outbuf_t *o);

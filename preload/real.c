@@ -91,6 +91,7 @@ void fl_real_resolve(void)
     RESOLVE(fexecve, "fexecve");
     RESOLVE(posix_spawn, "posix_spawn");
     RESOLVE(posix_spawnp, "posix_spawnp");
+    RESOLVE(dlclose, "dlclose");
     if (!fl_real.malloc || !fl_real.free || !fl_real.calloc || !fl_real.realloc ||
         !fl_real.memalign || !fl_real.posix_memalign) {
         /* Without a next allocator nothing can work: we cannot even warn safely later. */

@@ -218,6 +218,19 @@ static size_t build_id(const struct dl_phdr_info *info, unsigned char *id, size_
 
 typedef struct modctx { fl_outbuf_t *o; int id; } modctx_t;
 
+/* Modules that dlclose may have unmapped: their map entries, recorded just before, so that stacks
+ * captured while they were loaded still symbolize (written if they are gone at report time). */
+typedef struct gone {
+    uintptr_t base, lo, hi;
+    unsigned char id[64];
+    size_t idn;
+    char path[256];
+} gone_t;
+#define MAX_GONE 256
+static gone_t gone[MAX_GONE];
+static size_t ngone;
+static fl_lock_t gone_lock;
+
 static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
@@ -258,6 +271,32 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 static fl_outbuf_t *prerendered;
 
+static int present_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    return info->dlpi_addr == ((const gone_t *)arg)->base && info->dlpi_name &&
+           strcmp(info->dlpi_name, ((const gone_t *)arg)->path) == 0;
+}
+
+static void write_gone(fl_outbuf_t *o, int id)
+{
+    for (size_t i = 0; i < ngone; i++) {
+        const gone_t *g = &gone[i];
+        if (dl_iterate_phdr(present_cb, (void *)g))
+            continue; /* still (or again) loaded: already in the map */
+        fl_out_printf(o, "module id=%d base=%p lo=%p hi=%p buildid=", id++, (void *)g->base,
+                      (void *)g->lo, (void *)g->hi);
+        if (!g->idn)
+            fl_out_printf(o, "-");
+        for (size_t k = 0; k < g->idn; k++)
+            fl_out_printf(o, "%02x", g->id[k]);
+        fl_out_printf(o, " path=");
+        fl_out_escaped(o, g->path, strlen(g->path));
+        fl_out_printf(o, " unloaded=1");
+        fl_out_record_end(o);
+    }
+}
+
 void fl_report_modules(fl_outbuf_t *o)
 {
     if (prerendered && !prerendered->err) {
@@ -267,6 +306,57 @@ void fl_report_modules(fl_outbuf_t *o)
     }
     modctx_t m = {o, 0};
     dl_iterate_phdr(module_cb, &m);
+    write_gone(o, m.id);
+}
+
+typedef struct findctx { uintptr_t base; const char *name; gone_t *out; } findctx_t;
+
+static int remember_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    findctx_t *f = arg;
+    if (info->dlpi_addr != f->base || !info->dlpi_name || strcmp(info->dlpi_name, f->name) != 0)
+        return 0;
+    gone_t *g = f->out;
+    g->base = info->dlpi_addr;
+    g->lo = UINTPTR_MAX;
+    g->hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < g->lo)
+            g->lo = a;
+        if (a + ph->p_memsz > g->hi)
+            g->hi = a + ph->p_memsz;
+    }
+    g->idn = build_id(info, g->id, sizeof g->id);
+    size_t l = strlen(info->dlpi_name);
+    if (l >= sizeof g->path)
+        l = sizeof g->path - 1;
+    memcpy(g->path, info->dlpi_name, l);
+    g->path[l] = 0;
+    return 1;
+}
+
+/* Called by the dlclose wrapper before the real dlclose. */
+void fl_report_module_closing(uintptr_t base, const char *name)
+{
+    if (!name || !*name)
+        return;
+    fl_lock(&gone_lock);
+    for (size_t i = 0; i < ngone; i++)
+        if (gone[i].base == base && strcmp(gone[i].path, name) == 0) {
+            fl_unlock(&gone_lock);
+            return;
+        }
+    if (ngone < MAX_GONE) {
+        findctx_t f = {base, name, &gone[ngone]};
+        if (dl_iterate_phdr(remember_cb, &f))
+            ngone++;
+    }
+    fl_unlock(&gone_lock);
 }
 
 /* Renders the module map now, into memory (fd -1: a full buffer sets err and is not used). */
@@ -278,6 +368,7 @@ void fl_report_modules_prerender(void)
     o->fd = -1;
     modctx_t m = {o, 0};
     dl_iterate_phdr(module_cb, &m);
+    write_gone(o, m.id);
     prerendered = o;
 }
 

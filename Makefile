@@ -78,6 +78,7 @@ $(TOOL): $(TOOL_SRC) $(TOOL_HDR) Makefile
 -include tools/tool.mk
 -include examples/examples.mk
 -include bench/bench.mk
+-include tests/unit/unwind.mk
 
 # ../shared/bench: forkleak (the shim alone, and the whole `forkleak run` with its report) next to
 # the peers. BENCH_ARGS=--quick for a smoke run; BENCH_TOOLS to choose the peers. Results and the

@@ -271,7 +271,11 @@ FL_EXPORT int dlclose(void *handle)
         fl_report_module_closing((uintptr_t)lm->l_addr, lm->l_name);
         fl_tl_guard = guard;
     }
-    return fl_real.dlclose(handle);
+    int rc = fl_real.dlclose(handle);
+    /* Its code addresses may be reused by the next dlopen: cached unwind rules must go. */
+    if (rc == 0)
+        fl_unwind_flush();
+    return rc;
 }
 
 /* ---- threads: record each new thread's stack bounds before it runs user code ---- */
@@ -287,8 +291,10 @@ static void *thread_start(void *p)
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *addr;
         size_t size;
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
             fl_threads_register_self((uintptr_t)addr, (uintptr_t)addr + size);
+            fl_unwind_set_stack((uintptr_t)addr, (uintptr_t)addr + size);
+        }
         pthread_attr_destroy(&attr);
     }
     fl_tl_guard = 0;

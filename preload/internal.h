@@ -163,6 +163,46 @@ void fl_depot_unlock_all(void);
 bool fl_shim_text_contains(uintptr_t ip);
 void fl_shim_range(uintptr_t *lo, uintptr_t *hi); /* the shim's whole loaded image */
 
+/* ---- cfi.c: unwind rules from .eh_frame, as libunwind's unw_backtrace reads them ---- */
+enum fl_rule_kind {
+    FL_RULE_STANDARD = 1, /* cfa = (cfa_rsp ? RSP : RBP) + cfa_off; RBP = *(cfa + rbp_off) if rbp_saved */
+    FL_RULE_LAST,         /* the outermost frame: the walk ends here */
+    FL_RULE_ALIGNED,      /* gcc's realigned stack: cfa = *(RBP + cfa_off); RBP = *RBP */
+    FL_RULE_LIBUNWIND,    /* anything else: only libunwind knows */
+};
+typedef struct fl_rule {
+    uint8_t kind; /* enum fl_rule_kind */
+    bool cfa_rsp, rbp_saved;
+    int32_t cfa_off;
+    int16_t rbp_off;
+} fl_rule_t;
+/* The rule unw_backtrace applies to the frame that returns to ra (the return address is at
+ * cfa - 8 in STANDARD and ALIGNED frames). Returns false if the answer may change later (no
+ * object mapped at ra yet): do not cache it. */
+bool fl_cfi_rule(uintptr_t ra, fl_rule_t *out);
+
+/* ---- unwind.c: stack capture, frame for frame what unw_backtrace returns, several times faster ---- */
+/* Fills buf with up to max return addresses, starting with the one into the caller: exactly what
+ * unw_backtrace(buf, max) would store if called at the same point. Malloc-free, lock-free unless
+ * it must hand over to libunwind (signal frames, code without unwind info). */
+int fl_unwind(void **buf, int max);
+/* Tells fl_unwind the calling thread's stack [lo, hi) (from the pthread_create trampoline): spares
+ * one read of /proc/self/maps per thread. Optional. */
+void fl_unwind_set_stack(uintptr_t lo, uintptr_t hi);
+/* Forgets every cached rule and recorded walk (call after dlclose: code addresses may be reused). */
+void fl_unwind_flush(void);
+typedef struct fl_unwind_stats {
+    uint64_t calls;    /* fl_unwind calls with max > 0 */
+    uint64_t fast;     /* answered without libunwind */
+    uint64_t fallback; /* handed to unw_backtrace */
+    uint64_t stopped;  /* ended early: a rule pointed outside the thread's stack */
+    uint64_t replayed; /* of the fast ones, finished by replaying this thread's previous walk */
+    uint64_t derived;  /* rules derived from .eh_frame (misses) */
+    uint64_t learned;  /* stack ranges read from /proc/self/maps */
+    uint64_t rules;    /* rules in the shared table (all threads) */
+} fl_unwind_stats_t;
+void fl_unwind_get_stats(fl_unwind_stats_t *out); /* this thread's counters; the table's size */
+
 /* ---- threads.c: thread registry, the fork gate, stopping the world ---- */
 typedef struct fl_thread_info {
     pid_t tid;

@@ -169,7 +169,7 @@ __attribute__((noinline)) uint32_t fl_stack_capture(void)
 {
     void *raw[FL_MAX_DEPTH + 16];
     int depth = fl_opt.depth ? fl_opt.depth : 30;
-    int n = unw_backtrace(raw, depth + 16);
+    int n = fl_unwind(raw, depth + 16); /* = unw_backtrace(raw, depth + 16), faster */
     int k = 0;
     while (k < n && fl_shim_text_contains((uintptr_t)raw[k]))
         k++;

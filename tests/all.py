@@ -15,6 +15,7 @@ B = os.environ.get("B", "build")
 
 SUITES = [
     ("unit", [MAKE, "-s", "--no-print-directory", "unit"]),
+    ("unwind", [MAKE, "-s", "--no-print-directory", "test-unwind"]),
     ("cases", [MAKE, "-s", "--no-print-directory", "cases"]),
     ("tool", [MAKE, "-s", "--no-print-directory", "tool-test"]),
     ("examples", [MAKE, "-s", "--no-print-directory", "examples-test"]),

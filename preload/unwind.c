@@ -1,0 +1,669 @@
+/* unwind.c — stack capture that returns, frame for frame, what libunwind's unw_backtrace() returns
+ * at the same point, several times faster. Rules per return address come from cfi.c and are kept
+ * in a lock-free table; each thread also replays the unchanged outer part of its previous walk.
+ * Frames the rules cannot express are left to unw_backtrace itself. Runs inside malloc: never
+ * allocates from the heap, never blocks, never reads outside the calling thread's stack mapping.
+ *
+ * What unw_backtrace does (libunwind 1.6, src/mi/backtrace.c and src/x86_64/Gtrace.c): from its
+ * own frame it records each return address, applying per frame the rule tdep_stash_frame gave:
+ * STANDARD (cfa = RSP or RBP + off; rip = *(cfa - 8); RBP = *(cfa + rbp_off) if saved; RSP = cfa)
+ * or ALIGNED (cfa = *(RBP + off); rip = *(cfa - 8); RBP = *RBP; RSP = cfa). It stops after a LAST
+ * frame, at a return address below 0x4000, or at max. Any other frame makes it start over with an
+ * unw_step loop. fl_unwind does the same walk from its caller's frame; at a frame whose rule is
+ * FL_RULE_LIBUNWIND it hands the whole capture to unw_backtrace.
+ *
+ * The entry point is a few lines of assembly: it gives the C walker the caller's return-address
+ * slot and RBP and, when the walker gives up, tail-jumps to unw_backtrace with the caller's own
+ * stack pointer and registers, so libunwind sees exactly the call it would have seen. */
+#define UNW_LOCAL_ONLY
+#include "internal.h"
+
+#include <fcntl.h>
+#include <libunwind.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* A cached rule in one 64-bit word. Bit 63 is always set, so no entry looks like a heap pointer
+ * to the exit-time scan. bits 60..62 kind, 59 CFA from RSP (else RBP), 58 RBP restored from the
+ * stack, 48..57 flush epoch, 32..47 RBP offset from the CFA (s16; libunwind requires |off| <
+ * 2^14), 0..31 CFA offset (s32; libunwind requires |off| < 2^28). */
+#define V_MARK (1ull << 63)
+#define V_RSP (1ull << 59)
+#define V_RBP (1ull << 58)
+#define V_EPOCH_SHIFT 48
+#define V_EPOCH_MASK 0x3ffull
+#define V_KIND(v) ((unsigned)((v) >> 60) & 7u)
+
+/* ---- the rule table: open addressing, insert-only keys, values replaced whole ----------------
+ * Readers take no lock: a key is stored (release) after its value, and a key never changes once
+ * set, so a reader that sees the key sees a complete value. Values are single 8-byte words that a
+ * flush may overwrite in place. Writers serialise with a try-lock: a thread that finds it taken
+ * (another thread inserting, or the interrupted code of its own thread when a signal handler
+ * allocates) simply does not cache this time. Growing publishes a new table; old tables stay
+ * mapped because a reader may still be in one (the total is less than the final table's size). */
+typedef struct uw_ent {
+    uint64_t key, val;
+} uw_ent_t;
+typedef struct uw_table {
+    uint64_t mask;
+    uint32_t shift, used;
+    uw_ent_t e[];
+} uw_table_t;
+
+#ifdef FL_UNWIND_TABLE_MIN_BITS /* the unit test starts tiny to exercise growth */
+#define TABLE_MIN_BITS FL_UNWIND_TABLE_MIN_BITS
+#else
+#define TABLE_MIN_BITS 10 /* 1024 rules, 16 KiB */
+#endif
+#define TABLE_MAX_BITS 20 /* 1 M rules, 16 MiB: past that, new addresses are derived every time */
+#define MAX_PROBE 32
+
+static uw_table_t *uw_table;
+static int uw_lock;
+static uint32_t uw_epoch; /* bumped by fl_unwind_flush (dlclose may reuse code addresses) */
+
+/* ---- per-thread state ---- */
+/* The readable range around this thread's stack pointer, packed in one word so that a signal
+ * handler running fl_unwind on the same thread never sees half of an update: bit 63 set, bits
+ * 28..62 the top page number, 0..27 the size in pages. 0: unknown. */
+static __thread uint64_t tl_stack __attribute__((tls_model("initial-exec")));
+static __thread int tl_learns __attribute__((tls_model("initial-exec")));
+static __thread fl_unwind_stats_t tl_stats __attribute__((tls_model("initial-exec")));
+#define MAX_LEARNS 64 /* /proc/self/maps reads per thread, then unknown stacks go to libunwind */
+
+/* The C half of fl_unwind (see the assembly below). Returns the number of frames, or -1 when
+ * unw_backtrace must produce the result. */
+__attribute__((visibility("hidden"))) int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot,
+                                                         uintptr_t rbp);
+
+static inline uint64_t hash_ip(uint64_t ip, uint32_t shift)
+{
+    return (ip * 0x9e3779b97f4a7c15ull) >> shift;
+}
+
+static inline uint64_t table_get(const uw_table_t *t, uint64_t ip)
+{
+    const uint64_t mask = t->mask;
+    uint64_t i = hash_ip(ip, t->shift);
+    for (int n = 0; n < MAX_PROBE; n++) {
+        uint64_t k = __atomic_load_n(&t->e[i].key, __ATOMIC_ACQUIRE);
+        if (k == ip)
+            return __atomic_load_n(&t->e[i].val, __ATOMIC_RELAXED);
+        if (k == 0)
+            return 0;
+        i = (i + 1) & mask;
+    }
+    return 0;
+}
+
+static uw_table_t *table_new(uint32_t bits)
+{
+    uw_table_t *t = fl_arena_map(sizeof(uw_table_t) + (sizeof(uw_ent_t) << bits));
+    if (!t)
+        return NULL;
+    t->mask = (1ull << bits) - 1;
+    t->shift = 64 - bits;
+    return t;
+}
+
+/* Finds key's slot, or the empty slot where it goes; NULL if the probe is too long. */
+static uw_ent_t *table_slot(uw_table_t *t, uint64_t key)
+{
+    uint64_t i = hash_ip(key, t->shift);
+    for (int n = 0; n < MAX_PROBE; n++) {
+        uw_ent_t *e = &t->e[i];
+        if (e->key == key || e->key == 0)
+            return e;
+        i = (i + 1) & t->mask;
+    }
+    return NULL;
+}
+
+/* Called with uw_lock held. Copies the live entries into a table twice as big and publishes it. */
+static uw_table_t *table_grow(uw_table_t *old)
+{
+    uint32_t bits = 64 - old->shift;
+    if (bits >= TABLE_MAX_BITS)
+        return NULL;
+    uw_table_t *t = table_new(bits + 1);
+    if (!t)
+        return NULL;
+    for (uint64_t i = 0; i <= old->mask; i++) {
+        uw_ent_t *o = &old->e[i];
+        if (!o->key)
+            continue;
+        uw_ent_t *e = table_slot(t, o->key);
+        if (!e) /* cannot happen at a quarter full; if it does, the rule is derived again later */
+            continue;
+        e->val = __atomic_load_n(&o->val, __ATOMIC_RELAXED);
+        e->key = o->key;
+        t->used++;
+    }
+    __atomic_store_n(&uw_table, t, __ATOMIC_RELEASE);
+    return t;
+}
+
+static void table_put(uint64_t key, uint64_t val)
+{
+    if (__atomic_exchange_n(&uw_lock, 1, __ATOMIC_ACQUIRE))
+        return;
+    uw_table_t *t = uw_table;
+    if (!t) {
+        t = table_new(TABLE_MIN_BITS);
+        if (!t)
+            goto out;
+        __atomic_store_n(&uw_table, t, __ATOMIC_RELEASE);
+    }
+    uw_ent_t *e = table_slot(t, key);
+    if (e && e->key == key) {
+        __atomic_store_n(&e->val, val, __ATOMIC_RELEASE);
+        goto out;
+    }
+    if (!e || (uint64_t)(t->used + 1) * 2 > t->mask + 1) {
+        uw_table_t *g = table_grow(t);
+        if (!g)
+            goto out;
+        t = g;
+        e = table_slot(t, key);
+        if (!e)
+            goto out;
+    }
+    __atomic_store_n(&e->val, val, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
+    t->used++;
+out:
+    __atomic_store_n(&uw_lock, 0, __ATOMIC_RELEASE);
+}
+
+static uint64_t pack(const fl_rule_t *ru, uint64_t epoch)
+{
+    uint64_t v = V_MARK | ((uint64_t)ru->kind << 60) | (epoch << V_EPOCH_SHIFT);
+    if (ru->kind == FL_RULE_STANDARD || ru->kind == FL_RULE_ALIGNED) {
+        v |= (uint32_t)ru->cfa_off;
+        if (ru->cfa_rsp)
+            v |= V_RSP;
+        if (ru->rbp_saved)
+            v |= V_RBP | ((uint64_t)(uint16_t)ru->rbp_off << 32);
+    }
+    return v;
+}
+
+__attribute__((noinline, cold)) static uint64_t miss(uintptr_t ra, uint64_t epoch)
+{
+    fl_rule_t ru;
+    bool cacheable = fl_cfi_rule(ra, &ru);
+    uint64_t v = pack(&ru, epoch);
+    tl_stats.derived++;
+    if (cacheable)
+        table_put(ra, v);
+    return v;
+}
+
+/* ---- what this file keeps in thread-local storage -----------------------------------------------
+ * The exit-time scan reads every thread's stack and TLS for pointers to heap blocks. RBP often
+ * holds one (it is a plain register in code built without frame pointers), and a stack may live
+ * in a heap block (coroutines). Every address or register value kept in TLS is therefore stored
+ * with bit 63 flipped: never a user-space pointer, and order-preserving for user addresses. */
+#define HIDE(x) ((uintptr_t)(x) ^ (1ull << 63))
+
+/* ---- the calling thread's stack bounds ---- */
+static inline uint64_t range_pack(uintptr_t lo, uintptr_t hi)
+{
+    uint64_t pages = (hi - lo) >> 12;
+    if (pages > 0xfffffff)
+        pages = 0xfffffff;
+    return (1ull << 63) | ((uint64_t)(hi >> 12) << 28) | pages;
+}
+
+static inline uintptr_t range_hi(uint64_t st)
+{
+    return (uintptr_t)((st >> 28) & 0x7ffffffffull) << 12;
+}
+
+static inline uintptr_t range_lo(uint64_t st)
+{
+    return range_hi(st) - ((uintptr_t)(st & 0xfffffff) << 12);
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Finds the readable mapping that holds addr in /proc/self/maps, extended upwards over readable
+ * neighbours (a stack split by mprotect stays one range). Raw syscalls: not a cancellation point,
+ * nothing allocated, safe in a signal handler. The main thread's "[stack]" grows down: its range
+ * starts 64 MiB below its top (the kernel keeps at least 128 MiB free there for growth), so a
+ * deeper call does not need a new look. */
+static bool maps_find(uintptr_t addr, uintptr_t *lo_out, uintptr_t *hi_out)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[1024], tail[8] = {0};
+    uintptr_t lo = 0, hi = 0, flo = 0, fhi = 0;
+    int state = 0, nperm = 0;
+    bool readable = false, bad = false, found = false, done = false, is_stack = false;
+    while (!done) {
+        ssize_t n = syscall(SYS_read, fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && !done; i++) {
+            char ch = buf[i];
+            int h;
+            switch (state) {
+            case 0:
+                if (ch == '-')
+                    state = 1;
+                else if ((h = hexval(ch)) >= 0)
+                    lo = lo * 16 + (unsigned)h;
+                else
+                    bad = true;
+                break;
+            case 1:
+                if (ch == ' ') {
+                    state = 2;
+                    nperm = 0;
+                } else if ((h = hexval(ch)) >= 0)
+                    hi = hi * 16 + (unsigned)h;
+                else
+                    bad = true;
+                break;
+            case 2:
+                if (nperm++ == 0)
+                    readable = ch == 'r';
+                if (nperm == 4)
+                    state = 3;
+                break;
+            default:
+                if (ch != '\n') {
+                    memmove(tail, tail + 1, sizeof tail - 2);
+                    tail[sizeof tail - 2] = ch;
+                    break;
+                }
+                if (!bad && readable && lo < hi) {
+                    if (!found && addr >= lo && addr < hi) {
+                        found = true;
+                        flo = lo;
+                        fhi = hi;
+                        is_stack = memcmp(tail, "[stack]", 7) == 0;
+                    } else if (found && lo == fhi) {
+                        fhi = hi;
+                    } else if (found) {
+                        done = true;
+                    }
+                } else if (found) {
+                    done = true;
+                }
+                lo = hi = 0;
+                bad = false;
+                state = 0;
+                memset(tail, 0, sizeof tail);
+                break;
+            }
+        }
+    }
+    syscall(SYS_close, fd);
+    if (!found)
+        return false;
+    if (is_stack && fhi - flo < (64u << 20))
+        flo = fhi - (64u << 20);
+    *lo_out = flo;
+    *hi_out = fhi;
+    return true;
+}
+
+__attribute__((noinline, cold)) static bool learn_stack(uintptr_t sp)
+{
+    if (tl_learns >= MAX_LEARNS)
+        return false;
+    tl_learns++;
+    uintptr_t lo, hi;
+    if (!maps_find(sp, &lo, &hi))
+        return false;
+    __atomic_store_n(&tl_stack, range_pack(lo, hi), __ATOMIC_RELAXED);
+    tl_stats.learned++;
+    return true;
+}
+
+void fl_unwind_set_stack(uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + 4095) & ~(uintptr_t)4095;
+    hi &= ~(uintptr_t)4095;
+    __atomic_store_n(&tl_stack, hi > lo ? range_pack(lo, hi) : 0, __ATOMIC_RELAXED);
+}
+
+void fl_unwind_flush(void)
+{
+    uint32_t e = (__atomic_add_fetch(&uw_epoch, 1, __ATOMIC_RELEASE)) & V_EPOCH_MASK;
+    if (e != 0)
+        return;
+    /* After 1024 flushes epochs repeat: start an empty table so no old rule comes back. */
+    while (__atomic_exchange_n(&uw_lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    uw_table_t *t = uw_table ? table_new(64 - uw_table->shift) : NULL;
+    if (t || !uw_table)
+        __atomic_store_n(&uw_table, t, __ATOMIC_RELEASE);
+    __atomic_store_n(&uw_lock, 0, __ATOMIC_RELEASE);
+}
+
+void fl_unwind_get_stats(fl_unwind_stats_t *out)
+{
+    *out = tl_stats;
+    const uw_table_t *t = __atomic_load_n(&uw_table, __ATOMIC_ACQUIRE);
+    out->rules = t ? t->used : 0;
+}
+
+/* ---- the previous walk of this thread ---------------------------------------------------------
+ * Most consecutive captures of a thread share their outer frames (main loop, request handler...),
+ * at the same stack addresses. A state of the walk is (return address, stack pointer, RBP); the
+ * next state follows from the rule of the return address and the words read at cfa - 8 (and at the
+ * RBP save slot). So when the walk reaches a state equal to one of the previous walk's, and every
+ * word the previous walk read from there on still holds the value it read, the rest of the walk is
+ * the previous walk's rest: checking that is a batch of independent loads instead of a chain of
+ * dependent ones (load a return address, find its rule, load the next return address).
+ * Code built without frame pointers uses RBP as a plain register, whose value changes from call
+ * to call; so RBP only counts where the rest of the walk uses it (an RBP-based CFA before RBP is
+ * restored from the stack): need[k] says whether state k's RBP matters, and only the RBP reads
+ * that matter are checked. Only walks that ended at a LAST rule (the top of the stack) and used
+ * STANDARD rules only are kept, with the flush epoch and stack range they were made in. A signal
+ * handler that calls fl_unwind while the interrupted code is in here finds tl_busy set and
+ * neither reads nor writes the record or tl_cur. */
+#define REC 64
+#define F_CFA_RBP 1u /* the state's rule computes the CFA from RBP */
+#define F_RESTORE 2u /* ... and restores RBP from the stack */
+typedef struct uw_rec {
+    uint32_t first; /* states are in [first, REC); first == REC: empty */
+    uint32_t epoch; /* uw_epoch, all 32 bits */
+    uint64_t stack; /* tl_stack when recorded */
+    /* All of these are HIDE()den. State k is (rip[k], rsp[k], rbp[k]). The step k -> k+1 read
+     * rip[k+1] at rsp[k+1] - 8, and restored RBP from rbp_at[k] if flags[k] & F_RESTORE. A replay
+     * checks chk_x[k] at chk_at[k]: the RBP slot if that RBP matters, else again the return
+     * address. low[k]: the lowest address read from state k on. */
+    uintptr_t rip[REC], rsp[REC], rbp[REC];
+    uintptr_t chk_at[REC], chk_x[REC], rbp_at[REC], low[REC];
+    uint8_t need[REC], flags[REC];
+} uw_rec_t;
+static __thread uw_rec_t tl_rec __attribute__((tls_model("initial-exec")));
+static __thread struct { /* the walk in progress (its return addresses are in buf); HIDE()den */
+    uintptr_t rsp[REC], rbp[REC], rbp_at[REC], rbp_x[REC];
+    uint8_t flags[REC]; /* F_* */
+} tl_cur __attribute__((tls_model("initial-exec")));
+static __thread volatile int tl_busy __attribute__((tls_model("initial-exec")));
+
+/* Makes the current walk the record. Its states are tl_cur (return addresses in buf). Without a
+ * replay, its n states go to slots REC-n .. REC-1, the last one a LAST frame. After a replay from
+ * slot `at` (whose state equals state n-1 and whose rest stays), states 0..n-2 go just below it. */
+static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t st,
+                     uint32_t epoch)
+{
+    uw_rec_t *r = &tl_rec;
+    if ((int)at < n - 1) { /* does not fit */
+        r->first = REC;
+        return;
+    }
+    uint32_t first = at - (uint32_t)(n - 1);
+    uintptr_t low = UINTPTR_MAX;
+    int i = n - 1;
+    if (replay) {
+        low = HIDE(r->low[at]);
+        i--;
+    } else {
+        r->rip[at] = HIDE(buf[i]);
+        r->rsp[at] = tl_cur.rsp[i];
+        r->rbp[at] = tl_cur.rbp[i];
+        r->need[at] = 0; /* a LAST frame uses nothing */
+        r->low[at] = HIDE(low);
+        i--;
+    }
+    for (; i >= 0; i--) {
+        uint32_t k = first + (uint32_t)i;
+        unsigned f = tl_cur.flags[i];
+        bool next_needs = r->need[k + 1];
+        r->rip[k] = HIDE(buf[i]);
+        r->rsp[k] = tl_cur.rsp[i];
+        r->rbp[k] = tl_cur.rbp[i];
+        r->flags[k] = (uint8_t)f;
+        r->rbp_at[k] = tl_cur.rbp_at[i];
+        r->need[k] = (f & F_CFA_RBP) || (!(f & F_RESTORE) && next_needs);
+        uintptr_t ra_at = HIDE(r->rsp[k + 1]) - 8;
+        if ((f & F_RESTORE) && next_needs) {
+            r->chk_at[k] = tl_cur.rbp_at[i];
+            r->chk_x[k] = tl_cur.rbp_x[i];
+        } else {
+            r->chk_at[k] = HIDE(ra_at);
+            r->chk_x[k] = r->rip[k + 1];
+        }
+        if (ra_at < low)
+            low = ra_at;
+        if (HIDE(r->rbp_at[k]) < low)
+            low = HIDE(r->rbp_at[k]);
+        r->low[k] = HIDE(low);
+    }
+    r->first = first;
+    r->epoch = epoch;
+    r->stack = st;
+}
+
+/* ---- the walk ----------------------------------------------------------------------------------
+ * Starts in the caller's frame: its return address is at ra_slot, its stack pointer ra_slot + 8,
+ * its RBP untouched. Every word read lies in [ra_slot, top of this thread's stack mapping): a rule
+ * that would read elsewhere (a corrupt stack, or one switched without telling the CFI) ends the
+ * walk there, where libunwind would read the wild address. */
+__attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot,
+                                                      uintptr_t rbp)
+{
+    if (max <= 0)
+        return 0;
+    tl_stats.calls++;
+    uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
+    uintptr_t hi = range_hi(st), lo = range_lo(st);
+    if (FL_UNLIKELY(ra_slot - lo >= hi - lo || hi - ra_slot < 16)) {
+        if (!learn_stack(ra_slot)) {
+            tl_stats.fallback++;
+            return -1;
+        }
+        st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
+        hi = range_hi(st);
+        lo = range_lo(st);
+        if (ra_slot - lo >= hi - lo || hi - ra_slot < 16) {
+            tl_stats.fallback++;
+            return -1;
+        }
+    }
+    const uintptr_t floor = ra_slot, span = hi - 8 - ra_slot; /* readable: a - floor <= span */
+    const uw_table_t *t = __atomic_load_n(&uw_table, __ATOMIC_ACQUIRE);
+    const uint32_t epoch_full = __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED);
+    const uint64_t epoch = epoch_full & V_EPOCH_MASK;
+    const uint64_t want = V_MARK | (epoch << V_EPOCH_SHIFT);
+    const uint64_t check = V_MARK | (V_EPOCH_MASK << V_EPOCH_SHIFT);
+    uintptr_t rsp = ra_slot + 8, rip = *(const uintptr_t *)ra_slot, cfa, a;
+
+    /* The record is usable if it was made in this epoch, on this stack, and nobody below us on
+     * this thread is using it. j scans it by increasing stack pointer. */
+    uw_rec_t *const r = &tl_rec;
+    const bool owner = !tl_busy;
+    bool keep = owner; /* may this walk become the record? */
+    uint32_t j = REC;
+    if (owner) {
+        tl_busy = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (r->first < REC && r->epoch == epoch_full && r->stack == st)
+            j = r->first;
+    }
+    int n = 0;
+    for (;;) {
+        if (rip < 0x4000) {
+            keep = false; /* the record would not show the word that ended it */
+            break;
+        }
+        buf[n] = (void *)rip;
+        if (FL_LIKELY(keep)) { /* only the owner touches tl_cur */
+            if (FL_LIKELY(n < REC)) {
+                tl_cur.rsp[n] = HIDE(rsp);
+                tl_cur.rbp[n] = HIDE(rbp);
+            } else {
+                keep = false;
+                j = REC;
+            }
+        }
+        n++;
+        if (j < REC) {
+            while (j < REC && r->rsp[j] < HIDE(rsp))
+                j++;
+            if (j < REC && r->rsp[j] == HIDE(rsp) && r->rip[j] == HIDE(rip) &&
+                (!r->need[j] || r->rbp[j] == HIDE(rbp)) && HIDE(r->low[j]) >= floor) {
+                /* Same state as the previous walk's j-th: replay its rest if the words it read
+                 * still hold what it read. */
+                uintptr_t diff = 0;
+                for (uint32_t k = j; k + 1 < REC; k++) {
+                    diff |= *(const uintptr_t *)(HIDE(r->rsp[k + 1]) - 8) ^ HIDE(r->rip[k + 1]);
+                    diff |= *(const uintptr_t *)HIDE(r->chk_at[k]) ^ HIDE(r->chk_x[k]);
+                }
+                if (FL_LIKELY(diff == 0)) {
+                    int total = n + (int)(REC - 1 - j);
+                    int out = total < max ? total : max;
+                    for (int i = n; i < out; i++)
+                        buf[i] = (void *)HIDE(r->rip[j + 1 + (uint32_t)(i - n)]);
+                    rec_keep(buf, n, j, true, st, epoch_full);
+                    tl_stats.fast++;
+                    tl_stats.replayed++;
+                    n = out;
+                    goto out;
+                }
+                /* Something changed further up (another call site into the same function, say):
+                 * take the states up to the first changed word from the record, walk on from
+                 * there, and look for the record again above it. */
+                uint32_t k = j;
+                for (; k + 1 < REC; k++) {
+                    if (*(const uintptr_t *)(HIDE(r->rsp[k + 1]) - 8) != HIDE(r->rip[k + 1]) ||
+                        *(const uintptr_t *)HIDE(r->chk_at[k]) != HIDE(r->chk_x[k]) || n >= max ||
+                        n >= REC)
+                        break;
+                    unsigned f = r->flags[k];
+                    uintptr_t rbp_at = HIDE(r->rsp[k + 1]) - 8, rbp_x = HIDE(r->rip[k + 1]);
+                    if (f & F_RESTORE) {
+                        rbp_at = HIDE(r->rbp_at[k]);
+                        rbp = rbp_x = *(const uintptr_t *)rbp_at;
+                    }
+                    rip = HIDE(r->rip[k + 1]);
+                    rsp = HIDE(r->rsp[k + 1]);
+                    tl_cur.rbp_at[n - 1] = HIDE(rbp_at); /* keep is true here */
+                    tl_cur.rbp_x[n - 1] = HIDE(rbp_x);
+                    tl_cur.flags[n - 1] = (uint8_t)f;
+                    buf[n] = (void *)rip;
+                    tl_cur.rsp[n] = HIDE(rsp);
+                    tl_cur.rbp[n] = HIDE(rbp);
+                    n++;
+                }
+                j = k + 1;
+            }
+        }
+        if (n >= max) {
+            keep = false; /* ended by max: not the top of the stack */
+            break;
+        }
+        uint64_t v = t ? table_get(t, rip) : 0;
+        if (FL_UNLIKELY((v & check) != want)) {
+            v = miss(rip, epoch);
+            t = __atomic_load_n(&uw_table, __ATOMIC_ACQUIRE);
+        }
+        unsigned kind = V_KIND(v);
+        if (FL_LIKELY(kind == FL_RULE_STANDARD)) {
+            cfa = ((v & V_RSP) ? rsp : rbp) + (uintptr_t)(intptr_t)(int32_t)v;
+            a = cfa - 8;
+            if (FL_UNLIKELY(a - floor > span))
+                goto stop;
+            rip = *(const uintptr_t *)a;
+            uintptr_t rbp_at = a, rbp_x = rip;
+            if (v & V_RBP) {
+                a = cfa + (uintptr_t)(intptr_t)(int16_t)(v >> 32);
+                if (FL_UNLIKELY(a - floor > span))
+                    goto stop;
+                rbp = *(const uintptr_t *)a;
+                rbp_at = a;
+                rbp_x = rbp;
+            }
+            if (FL_LIKELY(keep)) {
+                tl_cur.rbp_at[n - 1] = HIDE(rbp_at);
+                tl_cur.rbp_x[n - 1] = HIDE(rbp_x);
+                tl_cur.flags[n - 1] = (uint8_t)(((v & V_RSP) ? 0 : F_CFA_RBP) |
+                                                ((v & V_RBP) ? F_RESTORE : 0));
+            }
+            rsp = cfa;
+        } else if (kind == FL_RULE_LAST) {
+            break;
+        } else if (kind == FL_RULE_ALIGNED) {
+            /* tdep_trace: cfa = *(rbp + off); rip = *(cfa - 8); rbp = *rbp. */
+            a = rbp + (uintptr_t)(intptr_t)(int32_t)v;
+            if (a - floor > span || rbp - floor > span)
+                goto stop;
+            cfa = *(const uintptr_t *)a;
+            a = cfa - 8;
+            if (a - floor > span)
+                goto stop;
+            rip = *(const uintptr_t *)a;
+            rbp = *(const uintptr_t *)rbp;
+            rsp = cfa;
+            keep = false; /* its reads are not in the record's format */
+            j = REC;
+        } else {
+            tl_stats.fallback++;
+            n = -1;
+            goto out;
+        }
+    }
+    tl_stats.fast++;
+    if (keep && n > 0)
+        rec_keep(buf, n, REC - 1, false, st, epoch_full);
+    goto out;
+stop:
+    tl_stats.stopped++;
+out:
+    if (owner) {
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        tl_busy = 0;
+    }
+    return n;
+}
+
+/* int fl_unwind(void **buf, int max): passes the caller's return-address slot and RBP to the
+ * walker; on -1, restores the arguments and tail-jumps to unw_backtrace, which then runs in the
+ * caller's place (same stack pointer, same callee-saved registers) and produces the answer. */
+#define FL_STR2(x) #x
+#define FL_STR(x) FL_STR2(x)
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl fl_unwind\n"
+        ".hidden fl_unwind\n"
+        ".type fl_unwind, @function\n"
+        "fl_unwind:\n"
+        ".cfi_startproc\n"
+        "  endbr64\n"
+        "  push %rdi\n"
+        ".cfi_adjust_cfa_offset 8\n"
+        "  push %rsi\n"
+        ".cfi_adjust_cfa_offset 8\n"
+        "  lea 16(%rsp), %rdx\n"
+        "  mov %rbp, %rcx\n"
+        "  sub $8, %rsp\n"
+        ".cfi_adjust_cfa_offset 8\n"
+        "  call fl_unwind_walk\n"
+        "  add $8, %rsp\n"
+        ".cfi_adjust_cfa_offset -8\n"
+        "  pop %rsi\n"
+        ".cfi_adjust_cfa_offset -8\n"
+        "  pop %rdi\n"
+        ".cfi_adjust_cfa_offset -8\n"
+        "  test %eax, %eax\n"
+        "  js 1f\n"
+        "  ret\n"
+        "1:\n"
+        "  jmp " FL_STR(unw_backtrace) "@PLT\n"
+        ".cfi_endproc\n"
+        ".size fl_unwind, .-fl_unwind\n");

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages forkleak builds and tests with, only those missing.
-#   scripts/install-deps.sh           install what is missing (needs root, or sudo)
+#   scripts/install-deps.sh           install what is missing to build (needs root, or sudo)
+#   scripts/install-deps.sh --all     also what the tests use (make test, CI)
 #   scripts/install-deps.sh --check   exit 1 if anything needed to build is missing
 set -eu
 BUILD="gcc make pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev libjansson-dev"
-# Used by `make test` (real programs, fuzzing, the runner) but not to build.
-TEST="python3 bash git binutils"
+# Used by `make test` (the runners, C++ and fuzz builds, the real programs of the end-to-end
+# tests) but not to build.
+TEST="python3 bash git binutils g++ clang libclang-rt-14-dev redis-server redis-tools postgresql"
 missing() {
     for p in "$@"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
@@ -17,7 +19,11 @@ if [ "${1:-}" = "--check" ]; then
     echo "missing packages: $m" >&2
     exit 1
 fi
-want=$(missing $BUILD $TEST ${EXTRA_PACKAGES:-})
+if [ "${1:-}" = "--all" ]; then
+    want=$(missing $BUILD $TEST)
+else
+    want=$(missing $BUILD)
+fi
 [ -z "$want" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -167,7 +167,12 @@ typedef struct fl_memory {
     bool present;
     uint64_t vsz_kb, rss_kb, private_dirty_kb, shared_clean_kb, shared_dirty_kb, anon_kb, minflt,
         majflt;
+    unsigned has; /* FL_MEM_HAS_* bits: the keys the record had (a child's start lacks some) */
 } fl_memory_t;
+enum {
+    FL_MEM_HAS_VSZ = 1, FL_MEM_HAS_RSS = 2, FL_MEM_HAS_PRIVATE_DIRTY = 4, FL_MEM_HAS_SHARED_CLEAN = 8,
+    FL_MEM_HAS_SHARED_DIRTY = 16, FL_MEM_HAS_ANON = 32, FL_MEM_HAS_MINFLT = 64, FL_MEM_HAS_MAJFLT = 128
+};
 
 enum { FL_MEM_START, FL_MEM_PREFAULT, FL_MEM_EXIT };
 

@@ -236,15 +236,15 @@ static json_t *jmemory(const fl_memory_t *m)
     if (!m->present)
         return json_null();
     json_t *o = json_object();
-#define SET(k) json_object_set_new(o, #k, jnum(m->k))
-    SET(vsz_kb);
-    SET(rss_kb);
-    SET(private_dirty_kb);
-    SET(shared_clean_kb);
-    SET(shared_dirty_kb);
-    SET(anon_kb);
-    SET(minflt);
-    SET(majflt);
+#define SET(k, bit) json_object_set_new(o, #k, (m->has & (bit)) ? jnum(m->k) : json_null())
+    SET(vsz_kb, FL_MEM_HAS_VSZ);
+    SET(rss_kb, FL_MEM_HAS_RSS);
+    SET(private_dirty_kb, FL_MEM_HAS_PRIVATE_DIRTY);
+    SET(shared_clean_kb, FL_MEM_HAS_SHARED_CLEAN);
+    SET(shared_dirty_kb, FL_MEM_HAS_SHARED_DIRTY);
+    SET(anon_kb, FL_MEM_HAS_ANON);
+    SET(minflt, FL_MEM_HAS_MINFLT);
+    SET(majflt, FL_MEM_HAS_MAJFLT);
 #undef SET
     return o;
 }

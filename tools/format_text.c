@@ -293,6 +293,13 @@ static void put_combined(FILE *out, const fl_view_t *v, size_t nselected)
 static void put_tree_line(FILE *out, const fl_node_t *n)
 {
     fprintf(out, "%lld ", (long long)n->pid);
+    if (!n->rep && n->exec_prev) {
+        const char *target = n->exec_prev->rep ? n->exec_prev->rep->exit_target : NULL;
+        fprintf(out, "\xe2\x80\x94 exec'd %s: no report (ran without the shim, was killed, or is "
+                     "still running)\n",
+                target ? target : "a program");
+        return;
+    }
     if (!n->rep) {
         fputs("\xe2\x80\x94 no report (killed by a signal, still running, or exec'd without "
               "the shim)\n",
@@ -390,8 +397,9 @@ static void put_memory(FILE *out, const fl_view_t *v)
     if (!v->any_memory)
         return;
     fputs("== Memory per process (KiB; cow and prefault in pages) ==\n", out);
-    fprintf(out, "%8s %9s %9s %10s %9s %9s %9s %10s %10s  %s\n", "pid", "rss@start", "rss@exit",
-            "privdirty", "shared", "anon", "minflt", "cow-copied", "cow-shared", "prefault");
+    fprintf(out, "%8s %9s %9s %9s %10s %9s %9s %9s %10s %10s  %s\n", "pid", "vsz@exit", "rss@start",
+            "rss@exit", "privdirty", "shared", "anon", "minflt", "cow-copied", "cow-shared",
+            "prefault");
     for (size_t i = 0; i < v->tree.nodes.n; i++) {
         const fl_node_t *n = v->tree.nodes.v[i];
         const fl_report_t *r = n->rep;
@@ -401,6 +409,7 @@ static void put_memory(FILE *out, const fl_view_t *v)
             continue;
         const fl_memory_t *s = &r->mem[FL_MEM_START], *e = &r->mem[FL_MEM_EXIT];
         fprintf(out, "%8lld", (long long)r->pid);
+        put_kb(out, e->present, e->vsz_kb, 9);
         put_kb(out, s->present, s->rss_kb, 9);
         put_kb(out, e->present, e->rss_kb, 9);
         put_kb(out, e->present, e->private_dirty_kb, 10);

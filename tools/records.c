@@ -3,6 +3,8 @@
  * keys are a later minor version's and are ignored; a malformed known one rejects the file. */
 #include "reader.h"
 
+#include <stddef.h>
+
 #include <stdlib.h>
 
 static bool rec_process(fl_parser_t *p)
@@ -265,14 +267,21 @@ static bool rec_memory(fl_parser_t *p)
     if (m->present)
         return fl_parse_fail(p, "duplicate 'memory phase=%s' record", phases[ph]);
     m->present = true;
-    fl_field_u64(p, "vsz_kb", false, UINT64_MAX, &m->vsz_kb);
-    fl_field_u64(p, "rss_kb", false, UINT64_MAX, &m->rss_kb);
-    fl_field_u64(p, "private_dirty_kb", false, UINT64_MAX, &m->private_dirty_kb);
-    fl_field_u64(p, "shared_clean_kb", false, UINT64_MAX, &m->shared_clean_kb);
-    fl_field_u64(p, "shared_dirty_kb", false, UINT64_MAX, &m->shared_dirty_kb);
-    fl_field_u64(p, "anon_kb", false, UINT64_MAX, &m->anon_kb);
-    fl_field_u64(p, "minflt", false, UINT64_MAX, &m->minflt);
-    fl_field_u64(p, "majflt", false, UINT64_MAX, &m->majflt);
+    static const struct { const char *key; size_t off; unsigned bit; } keys[] = {
+        {"vsz_kb", offsetof(fl_memory_t, vsz_kb), FL_MEM_HAS_VSZ},
+        {"rss_kb", offsetof(fl_memory_t, rss_kb), FL_MEM_HAS_RSS},
+        {"private_dirty_kb", offsetof(fl_memory_t, private_dirty_kb), FL_MEM_HAS_PRIVATE_DIRTY},
+        {"shared_clean_kb", offsetof(fl_memory_t, shared_clean_kb), FL_MEM_HAS_SHARED_CLEAN},
+        {"shared_dirty_kb", offsetof(fl_memory_t, shared_dirty_kb), FL_MEM_HAS_SHARED_DIRTY},
+        {"anon_kb", offsetof(fl_memory_t, anon_kb), FL_MEM_HAS_ANON},
+        {"minflt", offsetof(fl_memory_t, minflt), FL_MEM_HAS_MINFLT},
+        {"majflt", offsetof(fl_memory_t, majflt), FL_MEM_HAS_MAJFLT},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (fl_field_find(p, keys[i].key))
+            m->has |= keys[i].bit;
+        fl_field_u64(p, keys[i].key, false, UINT64_MAX, (uint64_t *)((char *)m + keys[i].off));
+    }
     return !p->failed;
 }
 

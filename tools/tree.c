@@ -185,6 +185,18 @@ void fl_tree_build(fl_tree_t *t, fl_report_t **reps, size_t n, fl_diags_t *diags
         }
     }
 
+    /* An image that exec'd with no later image of its pid: the program it became left no report
+     * (it ran without the shim — FORKLEAK_FOLLOW_EXEC=no, a static or setuid program —, was
+     * killed, or is still running). A placeholder continues the chain. */
+    for (size_t i = 0; i < n; i++) {
+        fl_report_t *a = sorted[i];
+        if (strcmp(a->exit_kind, "exec") != 0 || a->node->exec_next)
+            continue;
+        fl_node_t *ph = new_node(t, NULL, a->pid, a->end_ns);
+        a->node->exec_next = ph;
+        ph->exec_prev = a->node;
+    }
+
     FL_VEC(fl_node_t *) roots = {0};
     for (size_t i = 0; i < n; i++) {
         fl_node_t *node = sorted[i]->node;

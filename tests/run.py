@@ -2,6 +2,7 @@
 """tests/run.py — forkleak's test runner (stdlib only).
 
     tests/run.py [-j N] [--repeat N] [--keep] [-v] [FILTER...]   behaviour cases + real programs
+    tests/run.py --slow … / --slow-only …                        also / only the tests marked SLOW
     tests/run.py --unit [-j N] [FILTER...]                        unit tests under ASan/UBSan
     tests/run.py --list [FILTER...]                               names only
     tests/run.py --opt=-O2 …                                      cases built with -O2 (default -O1)
@@ -56,27 +57,59 @@ all-caps word followed by `:` at the start of a header comment line must be a kn
   EXPECT-LEAK ROLE: ATTRS
                         in every process of ROLE, the leak groups that match the string attributes
                         of ATTRS add up to its numeric ones.
+  EXPECT-INHERITED ROLE: ATTRS   the same over the process's `inherited` records (per stack).
+  EXPECT-BLOCK ROLE: ATTRS       the same over its `inherited_blocks` (FORKLEAK_INHERITED=full).
+  EXPECT-COWSITE ROLE: ATTRS     the same over its copy-on-write sites (`cow.sites`).
+  EXPECT-COMBINED: ATTRS         the same over the combined view (`combined`; no role).
+  EXPECT-TREE: ATTRS             the same over the nodes of the process tree (`tree`; no role).
+  SLOW: REASON          a long test: skipped unless the runner is given --slow or --slow-only
+                        (`make cases-slow`).
+  REPORT-TIME: S        `forkleak report` (the text report) on the output must take at most S
+                        seconds of CPU (user + sys, so that a loaded machine does not fail it);
+                        -v prints its times and those of the JSON report the runner reads.
 
 CHECKS are space-separated `key OP value` with OP one of = != >= <= > <. Keys: any field of the
 JSON `summary` (direct_bytes, direct_blocks, indirect_*, orphan_*, reachable_*, leaked_* = direct
 + indirect, check), and exit_kind, exit_status, gen, exe (basename), nleaks (number of groups),
-nwarnings (the report's warning records), nnotes (inconsistencies the tool noticed).
+nwarnings (the report's warning records), nnotes (inconsistencies the tool noticed), pid, ppid,
+nchildren (the process's `children`), nchildren_noreport (those with has_report false),
+ninherited, ninherited_blocks, and any dotted path into the JSON process object (numbers index
+lists), e.g. cow.copied_pages, memory.prefault.private_dirty_kb, lineage.0.pid (null if absent).
+
+Values: a number, a string, `null`, `true`/`false`; `N~T` (with = or !=) is N within ±T and `N~P%`
+within ±P percent of N. A pid can be named: `@pid` and `@ppid` are those of the process being
+checked, `@parent`, `@child`, `@grandchild`, `@self` and `@genN` the pid of the one process in
+that role (e.g. `EXPECT-LEAK grandchild: function=f from_pid=@child`).
 
 ATTRS for EXPECT-LEAK: string attributes select groups — kind (direct, indirect, orphan…), origin
 (own, inherited), from_gen, function (the innermost stack frame in the test's own code: its
 executable or a helper .so built for it, so a leak is attributed to the right function), file
 (basename of that frame's source); numeric ones are checked against the sum over the selected
 groups — bytes, blocks, groups (how many groups; groups=0 says "no such leak"). With no numeric
-attribute, at least one group must match.
+attribute, at least one group must match. The other record directives work the same way:
+  EXPECT-LEAK       strings kind origin from_gen from_pid function file; numbers bytes blocks groups
+  EXPECT-INHERITED  strings function file; numbers blocks bytes freed_blocks freed_bytes live_blocks
+                    live_bytes leaked_blocks leaked_bytes groups
+  EXPECT-BLOCK      strings function file kind gen; numbers blocks (how many) bytes (their sizes)
+  EXPECT-COWSITE    strings function file rank (0: the site with the most pages); numbers pages
+                    bytes groups
+  EXPECT-COMBINED   strings kind origin function file leaked_before_fork allocated_in_gen, and
+                    processes / inherited_by / allocated_in = ROLE (the entry's pids are exactly
+                    those of the processes in ROLE; quote a role that has a space: "gen 2");
+                    numbers bytes blocks process_count inherited_count groups
+  EXPECT-TREE       strings has_report exe exit_kind exit_status depth, and process / parent /
+                    exec_from = ROLE (that node is an image of a process in ROLE) or null;
+                    numbers nodes (how many)
 
 ROLE: parent (the gen-0 process(es) not forked by another reported process), child (gen 1),
 grandchild (gen 2), gen N, self (the process running the scenario: the children in a `child`
 mode, else the parent), all, exe NAME (exe basename), pid-index N (the N-th process, 0-based, in the
-tool's order). In a `child` mode, unless the file says otherwise, the parent must leak nothing
+tool's order), snapshot (the processes of the FORKLEAK_SIGNAL snapshot reports fl.P.T.sN.report,
+as the tool reads them alone: in the whole run, an image's final report supersedes its snapshots). In a `child` mode, unless the file says otherwise, the parent must leak nothing
 (`EXPECT parent: leaked_blocks=0`) and there must be one child (`EXPECT-PROCS child: 1`).
 
 Checks made on every case run, whatever the file says: the exit status; no timeout; report files
-are named fl.<pid>.<ns>.report, regular, mode 0600, and no temporary (.tmp / dot) file is left;
+are named fl.<pid>.<ns>.report (or .sN.report), regular, mode 0600, and no temporary (.tmp / dot) file is left;
 the tool's JSON has no `errors`, and no process has `warnings` (the shim could not do something)
 or `notes` (the tool found the report inconsistent) unless an EXPECT mentions nwarnings/nnotes;
 every process that did not exec made its reachability check (summary check is "reachability")
@@ -108,12 +141,18 @@ BUILD = os.path.join(ROOT, "build", "tests")
 OPT = "-O1"  # --opt changes it (and BUILD) to check that cases hold at every -O level
 
 DIRECTIVES = {"MODES", "RUN", "ENV", "CFLAGS", "SO", "LINK", "EXIT", "TIMEOUT", "STDOUT", "STDERR",
-              "STDERR-HAS", "COMPARE-NATIVE", "EXPECT-PROCS", "EXPECT", "EXPECT-LEAK"}
+              "STDERR-HAS", "COMPARE-NATIVE", "EXPECT-PROCS", "EXPECT", "EXPECT-LEAK",
+              "EXPECT-INHERITED", "EXPECT-BLOCK", "EXPECT-COWSITE", "EXPECT-COMBINED", "EXPECT-TREE",
+              "SLOW", "REPORT-TIME"}
+# Record directives: per process (they need a role) or over the whole run (no role).
+PROC_RECORDS = ("EXPECT-LEAK", "EXPECT-INHERITED", "EXPECT-BLOCK", "EXPECT-COWSITE")
+RUN_RECORDS = ("EXPECT-COMBINED", "EXPECT-TREE")
 HEADER_RE = re.compile(r"^\s*(?://|#)\s?(.*)$")
 DIRECTIVE_RE = re.compile(r"^(?:\[(?P<modes>[\w,.+-]+)\]\s*)?(?P<key>[A-Z][A-Z-]*[A-Z])"
                           r"(?:\s+(?P<role>[^:]*?))?\s*:(?:\s(?P<val>.*)|$)")
-CHECK_RE = re.compile(r"^(?P<key>[a-z_][a-z_0-9]*)(?P<op>>=|<=|!=|=|>|<)(?P<val>.*)$")
-REPORT_NAME_RE = re.compile(r"^fl\.\d+\.\d+\.report$")
+CHECK_RE = re.compile(r"^(?P<key>[a-z_][a-z_0-9.]*)(?P<op>>=|<=|!=|=|>|<)(?P<val>.*)$")
+REPORT_NAME_RE = re.compile(r"^fl\.\d+\.\d+(\.s\d+)?\.report$")  # .sN: a FORKLEAK_SIGNAL snapshot
+SNAPSHOT_NAME_RE = re.compile(r"^fl\.\d+\.\d+\.s\d+\.report$")
 SUMMARY_ALIASES = {"exit_kind": ("exit", "kind"), "exit_status": ("exit", "status")}
 
 
@@ -188,11 +227,15 @@ class Test:
         self.stdout = self.stderr = None
         self.stderr_has = []
         self.native = False
-        self.expects, self.leaks, self.procs = [], [], []
+        self.expects, self.records, self.procs = [], [], []
+        self.slow = False
+        self.report_time = None
         for x in self.d:
             at = "%s:%d" % (where, x.line)
-            if x.key in ("EXPECT", "EXPECT-LEAK") and not x.role:
+            if x.key in ("EXPECT",) + PROC_RECORDS and not x.role:
                 raise TestFileError("%s: %s needs a role (e.g. `%s parent: …`)" % (at, x.key, x.key))
+            if x.key in RUN_RECORDS and x.role:
+                raise TestFileError("%s: %s takes no role" % (at, x.key))
             if x.key == "EXIT":
                 self.exit = int(x.val)
             elif x.key == "TIMEOUT":
@@ -220,8 +263,12 @@ class Test:
                 self.native = x.val.lower() in ("yes", "1", "true")
             elif x.key == "EXPECT":
                 self.expects.append((x.role, parse_checks(x.val, at), at))
-            elif x.key == "EXPECT-LEAK":
-                self.leaks.append((x.role, parse_checks(x.val, at), at))
+            elif x.key in PROC_RECORDS or x.key in RUN_RECORDS:
+                self.records.append((x.key, x.role or None, parse_checks(x.val, at), at))
+            elif x.key == "SLOW":
+                self.slow = True
+            elif x.key == "REPORT-TIME":
+                self.report_time = float(x.val)
             elif x.key == "EXPECT-PROCS":
                 self.procs.append((x.role or None, int(x.val), at))
         if is_child_mode(mode):
@@ -323,6 +370,8 @@ class Result:
         self.status = None
         self.outdir = None
         self.json = None
+        self.timings = []
+        self.json_wall = None
 
     def fail(self, msg):
         self.ok = False
@@ -377,10 +426,23 @@ def check_report_files(r, outdir):
 
 
 def read_json(r, outdir, tool):
+    """The tool's JSON of OUTDIR; if there are snapshot reports, the JSON of those alone (the
+    tool shows only the final report of an image) is added under "_snapshots"."""
     reports = [f for f in os.listdir(outdir) if f.endswith(".report")]
     if not reports:
         return {"processes": [], "errors": []}
-    cmd = [tool, "report", "--format", "json", outdir]
+    t0 = time.monotonic()
+    j = tool_json(r, [tool, "report", "--format", "json", outdir])
+    r.json_wall = time.monotonic() - t0
+    snaps = sorted(os.path.join(outdir, f) for f in reports if SNAPSHOT_NAME_RE.match(f))
+    if j is not None and snaps:
+        j["_snapshots"] = tool_json(r, [tool, "report", "--format", "json"] + snaps)
+        if j["_snapshots"] is None:
+            return None
+    return j
+
+
+def tool_json(r, cmd):
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
                            env=base_env())
@@ -396,10 +458,32 @@ def read_json(r, outdir, tool):
         return None
 
 
+def time_tool(r, outdir, tool, limit):
+    """REPORT-TIME: `forkleak report` (text) on OUTDIR, within LIMIT seconds of CPU."""
+    cmd = [tool, "report", outdir]
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base_env())
+    _, status, ru = os.wait4(p.pid, 0)
+    wall, cpu = time.monotonic() - t0, ru.ru_utime + ru.ru_stime
+    r.timings.append("`forkleak report`: %.2fs CPU, %.2fs wall" % (cpu, wall))
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        r.fail("`%s` exited with %d" % (" ".join(cmd), os.waitstatus_to_exitcode(status)))
+    if cpu > limit:
+        r.fail("`%s` took %.2fs of CPU (%.2fs wall), want at most %gs" % (" ".join(cmd), cpu, wall,
+                                                                       limit))
+
+
+class Procs(list):
+    """The processes of a run (final reports), with .snapshots: those of its snapshot reports."""
+    snapshots = ()
+
+
 def flatten(j):
     """Every process object of the JSON, parents before children, whether the tool nests children
     as objects or lists them flat."""
-    out, seen = [], set()
+    out, seen = Procs(), set()
+    if j.get("_snapshots"):
+        out.snapshots = flatten(j["_snapshots"])
 
     def visit(p):
         if id(p) in seen:
@@ -432,6 +516,8 @@ def select(role, procs, mode):
         return [p for p in procs if p.get("gen") == 2]
     if w == ["all"]:
         return list(procs)
+    if w == ["snapshot"]:
+        return list(getattr(procs, "snapshots", ()))
     if len(w) == 2 and w[0] == "gen":
         return [p for p in procs if p.get("gen") == int(w[1])]
     if len(w) == 2 and w[0] == "exe":
@@ -442,7 +528,24 @@ def select(role, procs, mode):
     raise TestFileError("unknown role %r" % role)
 
 
+TOLERANCE_RE = re.compile(r"^(-?[0-9.]+)~([0-9.]+)(%?)$")
+
+
 def compare(got, op, want):
+    if isinstance(got, bool):
+        got = "true" if got else "false"
+    if want == "null":
+        return op in ("=", "!=") and (got is None) == (op == "=")
+    m = TOLERANCE_RE.match(want)
+    if m and op in ("=", "!="):
+        n, tol = float(m.group(1)), float(m.group(2))
+        if m.group(3):
+            tol = abs(n) * tol / 100
+        try:
+            inside = abs(float(got) - n) <= tol
+        except (TypeError, ValueError):
+            inside = False
+        return inside == (op == "=")
     try:
         g, v = float(got), float(want)
     except (TypeError, ValueError):
@@ -452,8 +555,45 @@ def compare(got, op, want):
     return {"=": g == v, "!=": g != v, ">=": g >= v, "<=": g <= v, ">": g > v, "<": g < v}[op]
 
 
+def resolve(val, p, procs, mode):
+    """A check's value with a pid reference replaced by the pid: @pid and @ppid of process P, or
+    @ROLE (@parent, @child, @grandchild, @self, @genN) the pid of the one process in that role."""
+    if not val.startswith("@"):
+        return val
+    if val in ("@pid", "@ppid"):
+        if p is None:
+            raise TestFileError("%s is only for per-process checks" % val)
+        return str(p.get(val[1:]))
+    m = re.fullmatch(r"@(parent|child|grandchild|self|gen(\d+))", val)
+    if not m:
+        raise TestFileError("unknown reference %s (want @pid @ppid @parent @child @grandchild "
+                            "@self @genN)" % val)
+    sel = select("gen %s" % m.group(2) if m.group(2) else m.group(1), procs, mode)
+    if len(sel) != 1:
+        return "(%d processes in role %s)" % (len(sel), val[1:])
+    return str(sel[0].get("pid"))
+
+
 def field(p, key):
     s = p.get("summary") or {}
+    if "." in key:
+        v = p
+        for k in key.split("."):
+            if isinstance(v, list):
+                v = v[int(k)] if k.isdigit() and int(k) < len(v) else None
+            else:
+                v = v.get(k) if isinstance(v, dict) else None
+        return v
+    if key in ("pid", "ppid"):
+        return p.get(key)
+    if key == "nchildren":
+        return len(p.get("children") or [])
+    if key == "nchildren_noreport":
+        return sum(1 for c in p.get("children") or [] if c.get("has_report") is False)
+    if key == "ninherited":
+        return len(p.get("inherited") or [])
+    if key == "ninherited_blocks":
+        return len(p.get("inherited_blocks") or [])
     if key in SUMMARY_ALIASES:
         a, b = SUMMARY_ALIASES[key]
         return (p.get(a) or {}).get(b)
@@ -501,11 +641,118 @@ def describe_proc(p, own_modules):
     return "\n".join(lines)
 
 
+# Record directives: (string attributes that select entries, numeric ones summed over them, the
+# name of their count).
+RECORD_KEYS = {
+    "EXPECT-LEAK": (("kind", "origin", "from_gen", "from_pid", "function", "file"),
+                    ("bytes", "blocks"), "groups"),
+    "EXPECT-INHERITED": (("function", "file"),
+                         ("blocks", "bytes", "freed_blocks", "freed_bytes", "live_blocks",
+                          "live_bytes", "leaked_blocks", "leaked_bytes"), "groups"),
+    "EXPECT-BLOCK": (("function", "file", "kind", "gen"), ("bytes",), "blocks"),
+    "EXPECT-COWSITE": (("function", "file", "rank"), ("pages", "bytes"), "groups"),
+    "EXPECT-COMBINED": (("kind", "origin", "function", "file", "leaked_before_fork",
+                         "allocated_in_gen", "processes", "inherited_by", "allocated_in"),
+                        ("bytes", "blocks", "process_count", "inherited_count"), "groups"),
+    "EXPECT-TREE": (("has_report", "exe", "exit_kind", "exit_status", "depth", "process", "parent",
+                     "exec_from"), (), "nodes"),
+}
+
+
+class PidSet(frozenset):
+    """An attribute compared with a role: the pids of the processes in that role."""
+
+
+class ProcRef:
+    """An attribute compared with a role: that process object (None: no link)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+
+def stack_attrs(stack, own_modules):
+    fr = own_frame({"stack": stack}, own_modules)
+    return {"function": fr.get("function") if fr else None,
+            "file": os.path.basename(fr.get("file") or "") if fr else None}
+
+
+def record_entries(directive, p, j, own_modules):
+    """The entries a record directive looks at, as dicts of its attributes."""
+    out = []
+    if directive == "EXPECT-LEAK":
+        for lk in p.get("leaks") or []:
+            e = stack_attrs(lk.get("stack"), own_modules)
+            e.update({k: lk.get(k) for k in ("kind", "origin", "from_gen", "from_pid", "bytes",
+                                             "blocks")})
+            out.append(e)
+    elif directive == "EXPECT-INHERITED":
+        for rec in p.get("inherited") or []:
+            e = stack_attrs(rec.get("stack"), own_modules)
+            e.update({k: rec.get(k) for k in RECORD_KEYS[directive][1]})
+            out.append(e)
+    elif directive == "EXPECT-BLOCK":
+        stacks = p.get("block_stacks") or {}
+        for b in p.get("inherited_blocks") or []:
+            e = stack_attrs(stacks.get(str(b.get("stack_id"))), own_modules)
+            e.update({"kind": b.get("kind"), "gen": b.get("gen"), "bytes": b.get("size")})
+            out.append(e)
+    elif directive == "EXPECT-COWSITE":
+        sites = sorted((p.get("cow") or {}).get("sites") or [], key=lambda x: -(x.get("pages") or 0))
+        for rank, site in enumerate(sites):
+            e = stack_attrs(site.get("stack"), own_modules)
+            e.update({"rank": rank, "pages": site.get("pages"), "bytes": site.get("bytes")})
+            out.append(e)
+    elif directive == "EXPECT-COMBINED":
+        for c in j.get("combined") or []:
+            e = stack_attrs(c.get("stack"), own_modules)
+            e.update({k: c.get(k) for k in ("kind", "origin", "leaked_before_fork", "bytes",
+                                            "blocks", "process_count", "inherited_count")})
+            alloc = c.get("allocated_in") or {}
+            e.update({"processes": PidSet(c.get("processes") or []),
+                      "inherited_by": PidSet(c.get("inherited_by") or []),
+                      "allocated_in": PidSet([alloc["pid"]] if alloc.get("pid") is not None else []),
+                      "allocated_in_gen": alloc.get("gen")})
+            out.append(e)
+    elif directive == "EXPECT-TREE":
+        procs, tree = j.get("processes") or [], j.get("tree") or []
+
+        def proc_of(node_index):
+            if node_index is None or not 0 <= node_index < len(tree):
+                return ProcRef(None)
+            i = tree[node_index].get("process")
+            return ProcRef(procs[i] if i is not None and 0 <= i < len(procs) else None)
+
+        for idx, n in enumerate(tree):
+            out.append({"has_report": n.get("has_report"),
+                        "exe": os.path.basename(n.get("exe") or "") or None,
+                        "exit_kind": (n.get("exit") or {}).get("kind"),
+                        "exit_status": (n.get("exit") or {}).get("status"), "depth": n.get("depth"),
+                        "process": proc_of(idx), "parent": proc_of(n.get("parent")),
+                        "exec_from": proc_of(n.get("exec_from"))})
+    return out
+
+
+def match_attr(got, op, want, p, procs, mode):
+    """One selecting attribute of a record directive."""
+    if isinstance(got, (PidSet, ProcRef)):
+        if op not in ("=", "!="):
+            raise TestFileError("%s: a role attribute takes = or !=" % want)
+        if isinstance(got, ProcRef):
+            if want == "null":
+                same = got.proc is None
+            else:
+                same = got.proc is not None and any(got.proc is q for q in select(want, procs, mode))
+        else:
+            same = got == PidSet(q.get("pid") for q in select(want, procs, mode))
+        return same == (op == "=")
+    return compare(got, op, resolve(want, p, procs, mode))
+
+
 def check_expectations(t, r, j, own_modules):
     procs = flatten(j)
     if not procs and not any(n == 0 and role is None for role, n, _ in t.procs):
         r.fail("no report was written (is the shim loaded? see stderr)")
-    errs = j.get("errors") or []
+    errs = (j.get("errors") or []) + ((j.get("_snapshots") or {}).get("errors") or [])
     if errs:
         r.fail("the tool reported errors: %s" % json.dumps(errs)[:2000])
     bad = []
@@ -517,12 +764,12 @@ def check_expectations(t, r, j, own_modules):
     for key, what in (("nwarnings", "warnings"), ("nnotes", "notes")):
         if any(k == key for _, cs, _ in t.expects for k, _, _ in cs):
             continue
-        for p in procs:
+        for p in procs + list(procs.snapshots):
             if p.get(what):
                 bad.append("pid %s: the report has %s: %s" % (p.get("pid"), what,
                                                           json.dumps(p.get(what))[:500]))
     if not t.has_check_expect:
-        for p in procs:
+        for p in procs + list(procs.snapshots):
             if (p.get("exit") or {}).get("kind") == "exec":
                 continue  # an image that exec'd another: the new image makes the check
             if (p.get("summary") or {}).get("check") != "reachability":
@@ -535,39 +782,34 @@ def check_expectations(t, r, j, own_modules):
         for p in sel:
             for key, op, want in checks:
                 got = field(p, key)
-                if not compare(got, op, want):
-                    bad.append("%s: %s pid %s: want %s%s%s, got %s" % (at, role, p.get("pid"), key, op,
-                                                                      want, got))
-    for role, attrs, at in t.leaks:
-        sel = select(role, procs, t.mode)
-        if not sel:
-            bad.append("%s: no process in role %r" % (at, role))
-        strs = [(k, o, v) for k, o, v in attrs if k in ("kind", "origin", "function", "file",
-                                                         "from_gen")]
-        nums = [(k, o, v) for k, o, v in attrs if k in ("bytes", "blocks", "groups")]
+                if not compare(got, op, resolve(want, p, procs, t.mode)):
+                    bad.append("%s: %s pid %s: want %s%s%s, got %s" % (
+                        at, role, p.get("pid"), key, op, want,
+                        json.dumps(got) if got is None or isinstance(got, bool) else got))
+    for directive, role, attrs, at in t.records:
+        strs_ok, nums_ok, count = RECORD_KEYS[directive]
+        strs = [(k, o, v) for k, o, v in attrs if k in strs_ok]
+        nums = [(k, o, v) for k, o, v in attrs if k in nums_ok or k == count]
         if len(strs) + len(nums) != len(attrs):
-            raise TestFileError("%s: EXPECT-LEAK knows kind origin function file from_gen bytes "
-                                "blocks groups" % at)
-        for p in sel:
-            matched = []
-            for lk in p.get("leaks") or []:
-                fr = own_frame(lk, own_modules)
-                vals = {"kind": lk.get("kind"), "origin": lk.get("origin"),
-                        "from_gen": lk.get("from_gen"),
-                        "function": fr.get("function") if fr else None,
-                        "file": os.path.basename(fr.get("file") or "") if fr else None}
-                if all(compare(vals[k], o, v) for k, o, v in strs):
-                    matched.append(lk)
-            tot = {"bytes": sum(lk.get("bytes", 0) for lk in matched),
-                   "blocks": sum(lk.get("blocks", 0) for lk in matched), "groups": len(matched)}
-            want_desc = " ".join("%s%s%s" % a for a in attrs)
+            raise TestFileError("%s: %s knows %s" % (at, directive, " ".join(strs_ok + nums_ok +
+                                                                              (count,))))
+        what = directive[len("EXPECT-"):].lower()
+        if role and not select(role, procs, t.mode):
+            bad.append("%s: no process in role %r" % (at, role))
+        for p in select(role, procs, t.mode) if role else [None]:
+            entries = record_entries(directive, p, j, own_modules)
+            matched = [e for e in entries
+                       if all(match_attr(e[k], o, v, p, procs, t.mode) for k, o, v in strs)]
+            tot = {k: sum(e[k] or 0 for e in matched) for k in nums_ok}
+            tot[count] = len(matched)
+            who = "%s: %s pid %s" % (at, role, p.get("pid")) if p else at
+            sel_desc = " ".join("%s%s%s" % a for a in strs) or "(any)"
             if not nums and not matched:
-                bad.append("%s: %s pid %s: no leak group with %s" % (at, role, p.get("pid"), want_desc))
+                bad.append("%s: no %s entry with %s" % (who, what, sel_desc))
             for k, o, v in nums:
-                if not compare(tot[k], o, v):
-                    bad.append("%s: %s pid %s: leaks with %s: %s is %s" % (
-                        at, role, p.get("pid"), " ".join("%s%s%s" % a for a in strs) or "(any)", k,
-                        tot[k]))
+                if not compare(tot[k], o, resolve(v, p, procs, t.mode)):
+                    bad.append("%s: %s entries with %s: %s is %s, want %s%s" % (
+                        who, what, sel_desc, k, tot[k], o, v))
     if bad:
         r.fail("expectations not met:\n  " + "\n  ".join(bad) + "\ngot:\n  " +
                "\n  ".join(describe_proc(p, own_modules) for p in procs))
@@ -639,6 +881,10 @@ def run_once(t, exe, opts, rep):
         own = {os.path.basename(exe)} | {"lib%s.so" % os.path.splitext(os.path.basename(s))[0]
                                          for s, _ in t.sos}
         check_expectations(t, r, j, own)
+    if t.report_time is not None:
+        time_tool(r, out, opts.tool, t.report_time)
+        if r.json_wall is not None:
+            r.timings.append("`forkleak report --format json`: %.2fs wall" % r.json_wall)
     return r
 
 
@@ -651,12 +897,13 @@ def run_test(t, opts):
         return False, str(e), 0
     if exe is None:
         return False, "build failed:\n" + log, 0
-    fails, first = 0, None
+    fails, first, timings = 0, None, []
     for rep in range(opts.repeat):
         try:
             r = run_once(t, exe, opts, rep)
         except TestFileError as e:
             return False, str(e), 0
+        timings += r.timings
         if not r.ok:
             fails += 1
             if first is None:
@@ -666,12 +913,12 @@ def run_test(t, opts):
             shutil.rmtree(r.outdir + ".work", ignore_errors=True)
     dt = time.monotonic() - t0
     if not fails:
-        return True, "", dt
+        return True, "\n".join(timings), dt
     rep, r = first
     lines = []
     if opts.repeat > 1:
         lines.append("%d of %d runs failed; the first (run %d):" % (fails, opts.repeat, rep + 1))
-    lines += r.msgs
+    lines += r.msgs + r.timings
     lines.append("exit status: %s" % r.status)
     if r.stdout:
         lines.append("stdout:\n" + show(r.stdout))
@@ -688,6 +935,8 @@ def main():
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--unit", action="store_true", help="run the unit tests instead")
+    ap.add_argument("--slow", action="store_true", help="also run the tests marked SLOW")
+    ap.add_argument("--slow-only", action="store_true", help="run only the tests marked SLOW")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the output of passing tests too")
     ap.add_argument("--opt", default="-O1", help="optimisation flag for the cases (default -O1; a "
@@ -707,6 +956,10 @@ def main():
     except TestFileError as e:
         print("run.py: error: %s" % e, file=sys.stderr)
         return 2
+    if opts.slow_only:
+        tests = [t for t in tests if t.slow]
+    elif not opts.slow:
+        tests = [t for t in tests if not t.slow]
     if opts.filters:
         def want(name):
             return any(fnmatch.fnmatch(name, f) if any(c in f for c in "*?[") else f in name
@@ -741,6 +994,8 @@ def main():
         if ok:
             passed += 1
             print("ok %d - %s%s" % (i + 1, t.name, suffix))
+            for line in detail.splitlines() if opts.verbose else []:
+                print("  # " + line)
         else:
             failed += 1
             print("not ok %d - %s%s" % (i + 1, t.name, suffix))

@@ -1,6 +1,16 @@
 // Three generations: each process leaks its own block; descendants report their ancestors' leaks
-// as inherited, with the generation they come from.
+// as inherited, with the generation and the pid they come from; the grandchild's lineage names
+// both ancestors, oldest first; the tree nests it under the child.
 // EXPECT-PROCS: 3
+// EXPECT child: gen=1 ppid=@parent lineage.0.pid=@parent lineage.0.gen=0 lineage.1=null
+// EXPECT grandchild: gen=2 ppid=@child lineage.0.pid=@parent lineage.0.gen=0 lineage.1.pid=@child lineage.1.gen=1 lineage.2=null
+// EXPECT-TREE: process=parent parent=null depth=0 nodes=1
+// EXPECT-TREE: process=child parent=parent depth=1 nodes=1
+// EXPECT-TREE: process=grandchild parent=child depth=2 nodes=1
+// EXPECT-TREE: nodes=3
+// EXPECT-LEAK child: function=leak_gen0 from_pid=@parent groups=1
+// EXPECT-LEAK grandchild: function=leak_gen0 from_pid=@parent groups=1
+// EXPECT-LEAK grandchild: function=leak_gen1 from_pid=@child groups=1
 // EXPECT parent: direct_bytes=12 direct_blocks=1 indirect_blocks=0
 // EXPECT child: direct_bytes=56 direct_blocks=2 indirect_blocks=0
 // EXPECT grandchild: direct_bytes=116 direct_blocks=3 indirect_blocks=0

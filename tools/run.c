@@ -213,6 +213,28 @@ static void remove_dir(const char *dir)
         fl_warn("cannot remove the report directory %s: %s", dir, strerror(errno));
 }
 
+/* Reports still being written (a snapshot's sweeper or a grandchild outliving the program write
+ * under a ".…tmp" name, then rename): give them up to 5 s to land before reading the directory. */
+static void wait_for_writers(const char *dir)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        DIR *d = opendir(dir);
+        if (!d)
+            return;
+        bool busy = false;
+        struct dirent *e;
+        while ((e = readdir(d)) && !busy) {
+            size_t l = strlen(e->d_name);
+            busy = e->d_name[0] == '.' && l > 4 && !strcmp(e->d_name + l - 4, ".tmp");
+        }
+        closedir(d);
+        if (!busy)
+            return;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static bool in_list(const fl_strvec_t *v, const char *s)
 {
     for (size_t i = 0; i < v->n; i++)
@@ -475,6 +497,7 @@ int fl_cmd_run(int argc, char **argv)
         goto restore;
     }
 
+    wait_for_writers(dir);
     {
         fl_diags_t d = {0};
         fl_strvec_t all = {0};

@@ -1,6 +1,7 @@
 # bench/bench.mk — micro-benchmarks of the hot path (issue 8). Included by the top Makefile.
 #   make bench-micro    ns per stack capture by depth (unw_backtrace vs fl_unwind), and ns per
 #                       malloc/free pair by depth, natively and under the shim
+#   make bench-mem      shim metadata bytes per live block: VmRSS with 1 M live blocks vs native
 #   make bench-micro BENCH_SHIMS='a=/x/liba.so b=/y/libb.so'   compare several builds of the shim
 # bench/micro.c is built -O2 -fomit-frame-pointer, like the shared bench's churn workload.
 BM_OUT := $(B)/bench
@@ -19,3 +20,12 @@ $(BM_OUT)/micro: bench/micro.c preload/unwind.c preload/cfi.c preload/internal.h
 .PHONY: bench-micro
 bench-micro: $(BM_OUT)/micro $(SHIM)
 	$(BM_OUT)/micro $(foreach s,$(BENCH_SHIMS),--shim $(s))
+
+# make bench-mem: shim metadata bytes per live block (VmRSS with 1 M live blocks, shim vs native)
+$(BM_OUT)/mem: bench/mem.c bench/bench.mk
+	@mkdir -p $(@D)
+	$(CC) $(BASE) -fomit-frame-pointer -o $@ bench/mem.c
+
+.PHONY: bench-mem
+bench-mem: $(BM_OUT)/mem $(SHIM)
+	$(BM_OUT)/mem $(foreach s,$(BENCH_SHIMS),--shim $(s))

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,52 +39,104 @@ static inline bool tracking(void)
     return FL_LIKELY(fl_active) && !fl_tl_guard;
 }
 
-static inline void enter(void)
+/* Enters a hook that may unwind. The fork gate only matters when another thread could fork (or
+ * run the exit check) while this one is inside: with a single thread (glibc's
+ * __libc_single_threaded, see table.c) nobody can, and the gate's fence is skipped. The answer is
+ * kept for leave(): a thread cannot appear while this one is inside the hook. */
+static inline bool enter(void)
 {
     fl_tl_guard = 1;
+    if (FL_LIKELY(__libc_single_threaded))
+        return false;
     fl_gate_enter();
+    return true;
 }
 
-static inline void leave(void)
+static inline void leave(bool gated)
 {
-    fl_gate_leave();
+    if (gated)
+        fl_gate_leave();
     fl_tl_guard = 0;
     if (FL_UNLIKELY(fl_snapshot_pending))
         fl_snapshot_deferred();
 }
 
-static inline void record(void *p, size_t size)
+/* Records p, allocated by the call whose return-address slot is ra_slot (see "entry stubs" below).
+ * The slot for p's record is loaded while the stack is walked: the insert then finds it cached. */
+static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp)
 {
-    fl_table_insert((uintptr_t)p, size, fl_stack_capture(), fl_proc.gen);
+    fl_table_prefetch((uintptr_t)p);
+    fl_table_insert((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp), fl_proc.gen);
     if (FL_UNLIKELY(fl_heapmap_on))
         fl_heapmap_mark((uintptr_t)p, size);
 }
 
 /* Removes p's record before the real free: once freed, another thread may get the same address
  * back and record it, and removing afterwards would delete that new record (heaptrack does it in
- * this order for the same reason). */
+ * this order for the same reason). glibc's free reads the chunk header just below p and writes the
+ * first words of p: start loading that line now, so that its cache miss overlaps the table's. */
 static inline void forget(void *p)
 {
+    if (fl_glibc_malloc)
+        __builtin_prefetch((char *)p - 8, 1, 3);
     fl_block_t b;
     if (fl_table_remove((uintptr_t)p, &b) && FL_UNLIKELY(b.gen < fl_proc.gen))
         fl_inherited_freed(b.stack, b.size);
 }
 
-FL_EXPORT void *malloc(size_t size)
+/* ---- entry stubs --------------------------------------------------------------------------------
+ * Each allocating entry point is a stub of three instructions that passes its caller's
+ * return-address slot (the stack pointer at entry) and RBP to the C hook as two extra arguments,
+ * in the first argument registers the function does not use. The stack is then captured from the
+ * caller's frame (fl_stack_capture_at), without unwinding through the hook's and the capture's own
+ * frames first: those are the shim's and were dropped from the stack anyway. The stubs jump and
+ * touch no stack, so their CFI is the plain entry state and they never appear in a backtrace. */
+#define FL_ENTRY(name, sp_reg, bp_reg)                                                             \
+    __asm__(".text\n"                                                                             \
+            ".p2align 4\n"                                                                        \
+            ".globl " #name "\n"                                                                  \
+            ".type " #name ", @function\n" #name ":\n"                                            \
+            ".cfi_startproc\n"                                                                    \
+            "  endbr64\n"                                                                         \
+            "  mov %rsp, %" sp_reg "\n"                                                           \
+            "  mov %rbp, %" bp_reg "\n"                                                           \
+            "  jmp fl_hook_" #name "\n"                                                           \
+            ".cfi_endproc\n"                                                                      \
+            ".size " #name ", .-" #name "\n")
+#define FL_HOOK __attribute__((visibility("hidden"), used))
+FL_HOOK void *fl_hook_malloc(size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK void *fl_hook_calloc(size_t n, size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK void *fl_hook_realloc(void *p, size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK void *fl_hook_memalign(size_t align, size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK void *fl_hook_aligned_alloc(size_t align, size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK void *fl_hook_valloc(size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK void *fl_hook_pvalloc(size_t size, uintptr_t sp, uintptr_t bp);
+FL_HOOK int fl_hook_posix_memalign(void **out, size_t align, size_t size, uintptr_t sp,
+                                   uintptr_t bp);
+FL_ENTRY(malloc, "rsi", "rdx");
+FL_ENTRY(calloc, "rdx", "rcx");
+FL_ENTRY(realloc, "rdx", "rcx");
+FL_ENTRY(memalign, "rdx", "rcx");
+FL_ENTRY(aligned_alloc, "rdx", "rcx");
+FL_ENTRY(valloc, "rsi", "rdx");
+FL_ENTRY(pvalloc, "rsi", "rdx");
+FL_ENTRY(posix_memalign, "rcx", "r8");
+
+void *fl_hook_malloc(size_t size, uintptr_t sp, uintptr_t bp)
 {
     if (!ready())
         return fl_bootstrap_alloc(size, 16);
     if (!tracking())
         return fl_real.malloc(size);
-    enter();
+    bool gated = enter();
     void *p = fl_real.malloc(size);
     if (p)
-        record(p, size);
-    leave();
+        record(p, size, sp, bp);
+    leave(gated);
     return p;
 }
 
-FL_EXPORT void *calloc(size_t n, size_t size)
+void *fl_hook_calloc(size_t n, size_t size, uintptr_t sp, uintptr_t bp)
 {
     if (!ready()) {
         size_t total;
@@ -93,11 +146,11 @@ FL_EXPORT void *calloc(size_t n, size_t size)
     }
     if (!tracking())
         return fl_real.calloc(n, size);
-    enter();
+    bool gated = enter();
     void *p = fl_real.calloc(n, size);
     if (p)
-        record(p, n * size);
-    leave();
+        record(p, n * size, sp, bp);
+    leave(gated);
     return p;
 }
 
@@ -122,7 +175,7 @@ static void *realloc_from_pool(void *p, size_t size)
     return q;
 }
 
-FL_EXPORT void *realloc(void *p, size_t size)
+void *fl_hook_realloc(void *p, size_t size, uintptr_t sp, uintptr_t bp)
 {
     if (!ready()) {
         void *q = fl_bootstrap_alloc(size, 16);
@@ -134,19 +187,19 @@ FL_EXPORT void *realloc(void *p, size_t size)
         return realloc_from_pool(p, size);
     if (!tracking())
         return fl_real.realloc(p, size);
-    enter();
+    bool gated = enter();
     fl_block_t old;
     bool had = p && fl_table_remove((uintptr_t)p, &old);
     void *q = fl_real.realloc(p, size);
     if (had && old.gen < fl_proc.gen && (q || size == 0))
         fl_inherited_freed(old.stack, old.size); /* the inherited block is gone from this child */
     if (q)
-        record(q, size);
+        record(q, size, sp, bp);
     else if (had && (size != 0 || !p))
         /* Failed: the old block is untouched and still the program's. (realloc(p, 0) returning
          * NULL freed p, as glibc does.) */
         fl_table_insert(old.addr, old.size, old.stack, old.gen);
-    leave();
+    leave(gated);
     return q;
 }
 
@@ -160,14 +213,14 @@ FL_EXPORT void *reallocarray(void *p, size_t n, size_t size)
     return realloc(p, total);
 }
 
-static void *aligned(size_t align, size_t size, int which)
+static void *aligned(size_t align, size_t size, int which, uintptr_t sp, uintptr_t bp)
 {
     if (!ready())
         return fl_bootstrap_alloc(size, align);
     void *p = NULL;
-    bool track = tracking();
+    bool track = tracking(), gated = false;
     if (track)
-        enter();
+        gated = enter();
     switch (which) {
     case 0: p = fl_real.memalign(align, size); break;
     case 1: p = fl_real.aligned_alloc ? fl_real.aligned_alloc(align, size)
@@ -180,33 +233,33 @@ static void *aligned(size_t align, size_t size, int which)
     }
     if (track) {
         if (p)
-            record(p, size);
-        leave();
+            record(p, size, sp, bp);
+        leave(gated);
     }
     return p;
 }
 
-FL_EXPORT void *memalign(size_t align, size_t size)
+void *fl_hook_memalign(size_t align, size_t size, uintptr_t sp, uintptr_t bp)
 {
-    return aligned(align, size, 0);
+    return aligned(align, size, 0, sp, bp);
 }
 
-FL_EXPORT void *aligned_alloc(size_t align, size_t size)
+void *fl_hook_aligned_alloc(size_t align, size_t size, uintptr_t sp, uintptr_t bp)
 {
-    return aligned(align, size, 1);
+    return aligned(align, size, 1, sp, bp);
 }
 
-FL_EXPORT void *valloc(size_t size)
+void *fl_hook_valloc(size_t size, uintptr_t sp, uintptr_t bp)
 {
-    return aligned(4096, size, 2);
+    return aligned(4096, size, 2, sp, bp);
 }
 
-FL_EXPORT void *pvalloc(size_t size)
+void *fl_hook_pvalloc(size_t size, uintptr_t sp, uintptr_t bp)
 {
-    return aligned(4096, size, 3);
+    return aligned(4096, size, 3, sp, bp);
 }
 
-FL_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+int fl_hook_posix_memalign(void **out, size_t align, size_t size, uintptr_t sp, uintptr_t bp)
 {
     if (!ready()) {
         void *p = fl_bootstrap_alloc(size, align);
@@ -217,11 +270,11 @@ FL_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     }
     if (!tracking())
         return fl_real.posix_memalign(out, align, size);
-    enter();
+    bool gated = enter();
     int rc = fl_real.posix_memalign(out, align, size);
     if (rc == 0)
-        record(*out, size);
-    leave();
+        record(*out, size, sp, bp);
+    leave(gated);
     return rc;
 }
 

@@ -136,9 +136,11 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen);
 /* Removes the record; returns false if addr was not tracked. Fills *out when non-NULL. */
 bool fl_table_remove(uintptr_t addr, fl_block_t *out);
 bool fl_table_lookup(uintptr_t addr, fl_block_t *out);
+/* Starts loading the slot where addr's record goes (no lock, no effect but on the cache). */
+void fl_table_prefetch(uintptr_t addr);
 size_t fl_table_count(void);
-/* Copies every record into out (capacity cap); returns the number copied. Caller holds the locks
- * (fl_table_lock_all) or has stopped the world. */
+/* Copies every record into out (capacity cap), in address order; returns the number copied.
+ * Caller holds the locks (fl_table_lock_all) or has stopped the world. */
 size_t fl_table_snapshot(fl_block_t *out, size_t cap);
 void fl_table_lock_all(void);
 void fl_table_unlock_all(void);
@@ -154,8 +156,22 @@ typedef struct fl_stack {
 } fl_stack_t;
 #define FL_STACK_LDSO 1u /* allocated from the dynamic loader's code: a root, as in LSan */
 void fl_stacks_init(void);
+/* The stack hash's round (stacks.c, hash_frames): four lanes, the outermost frame first; the lane
+ * of a frame absorbs it with fl_hash_round(lane, return address). Shared with unwind.c, which keeps
+ * the lanes of the outer part of its previous walk. A lane always has bit 63 set (never a user
+ * pointer, for the exit-time scan of TLS). */
+static inline uint64_t fl_hash_round(uint64_t lane, uint64_t ra)
+{
+    uint64_t x = lane + ra * 0xc2b2ae3d27d4eb4full;
+    return ((x << 31) | (x >> 33)) * 0x9e3779b185ebca87ull | (1ull << 63);
+}
+#define FL_HASH_INIT {0x9e3779b185ebca87ull, 0xc2b2ae3d27d4eb4full, 0x85ebca77c2b2ae63ull, \
+                      0xd6e8feb86659fd93ull} /* the lanes before the outermost frame */
 /* Captures the caller's stack (frames inside the shim dropped) and returns its depot id. */
 uint32_t fl_stack_capture(void);
+/* The same from a hook's entry state: ra_slot is the stack pointer at the hook's first instruction
+ * (its caller's return address), rbp the RBP there. */
+uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp);
 const fl_stack_t *fl_depot_get(uint32_t id);
 uint32_t fl_depot_count(void);
 void fl_depot_lock_all(void);
@@ -186,6 +202,22 @@ bool fl_cfi_rule(uintptr_t ra, fl_rule_t *out);
  * unw_backtrace(buf, max) would store if called at the same point. Malloc-free, lock-free unless
  * it must hand over to libunwind (signal frames, code without unwind info). */
 int fl_unwind(void **buf, int max);
+/* fl_unwind's walk from an explicit state: the frame whose return address is at ra_slot, with
+ * RBP = rbp (a function's entry state). Returns the number of frames, or -1 where only libunwind
+ * could continue: then call fl_unwind from a frame of one's own. With lazy (NULL: never), when the
+ * walk replays the thread's previous one and has at most lazy->limit frames in all, only the first
+ * lazy->walked are stored in buf and lazy->lane holds the stack hash's lanes (fl_hash_round) after
+ * the frames from lazy->walked on; lazy->walked stays as the caller set it otherwise. */
+typedef struct fl_unwind_lazy {
+    int limit, walked;
+    uint64_t lane[4];
+} fl_unwind_lazy_t;
+int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot, uintptr_t rbp, fl_unwind_lazy_t *lazy);
+/* Allocation sites (a per-thread cache of whole stacks by their first state, each checked word by
+ * word before use): the id put for the walk from (ra_slot, rbp) if that walk would read the same
+ * words again, else 0. Put right after a fl_unwind_walk from the same state. */
+uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp);
+void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id);
 /* Tells fl_unwind the calling thread's stack [lo, hi) (from the pthread_create trampoline): spares
  * one read of /proc/self/maps per thread. Optional. */
 void fl_unwind_set_stack(uintptr_t lo, uintptr_t hi);
@@ -199,6 +231,7 @@ typedef struct fl_unwind_stats {
     uint64_t replayed; /* of the fast ones, finished by replaying this thread's previous walk */
     uint64_t derived;  /* rules derived from .eh_frame (misses) */
     uint64_t learned;  /* stack ranges read from /proc/self/maps */
+    uint64_t sites;    /* captures answered by a remembered allocation site (no walk) */
     uint64_t rules;    /* rules in the shared table (all threads) */
 } fl_unwind_stats_t;
 void fl_unwind_get_stats(fl_unwind_stats_t *out); /* this thread's counters; the table's size */

@@ -9,6 +9,7 @@
 #include <libunwind.h>
 #include <link.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 #define uthash_malloc(sz) fl_arena_alloc(sz)
 #define uthash_free(ptr, sz) fl_arena_free((ptr), (sz))
@@ -93,15 +94,51 @@ void fl_shim_range(uintptr_t *lo, uintptr_t *hi)
     *hi = shim_hi;
 }
 
-static inline uint64_t hash_frames(const uintptr_t *f, int n)
+/* The stack's hash, over the raw return addresses, in four independent lanes: the multiplies of
+ * consecutive frames overlap instead of forming one chain of n dependent multiplies (a 20-frame
+ * stack: ~30 cycles of latency instead of ~100). Frames are absorbed from the outermost in, the
+ * lane of a frame chosen by its distance from the outermost one, so that the hash state of a
+ * stack's outer part can be kept and extended inwards: unwind.c keeps it with its previous walk,
+ * and a capture that replays that walk only absorbs its new inner frames (fl_stack_capture_at).
+ * The lanes are taken relative to the innermost frame, combined, and the sum avalanched. */
+static inline uint64_t rotl(uint64_t x, int r)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-    for (int i = 0; i < n; i++) {
-        h ^= f[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
+    return (x << r) | (x >> (64 - r));
+}
+
+/* Absorbs f[n-1] .. f[0] into the lanes (l[0]: the lane of the frame absorbed last). */
+static inline void absorb(uint64_t l[4], void *const *f, int n)
+{
+    uint64_t a = l[0], b = l[1], c = l[2], d = l[3];
+    for (int i = n - 1; i >= 0; i--) {
+        uint64_t x = fl_hash_round(d, (uintptr_t)f[i]);
+        d = c;
+        c = b;
+        b = a;
+        a = x;
     }
+    l[0] = a;
+    l[1] = b;
+    l[2] = c;
+    l[3] = d;
+}
+
+static inline uint64_t hash_final(const uint64_t l[4], int n)
+{
+    uint64_t h = rotl(l[0], 1) + rotl(l[1], 7) + rotl(l[2], 12) + rotl(l[3], 18) + (uint64_t)n;
+    h ^= h >> 33;
+    h *= 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 29;
+    h *= 0x165667b19e3779f9ull;
+    h ^= h >> 32;
     return h ? h : 1;
+}
+
+static inline uint64_t hash_frames(void *const *f, int n)
+{
+    uint64_t l[4] = FL_HASH_INIT;
+    absorb(l, f, n);
+    return hash_final(l, n);
 }
 
 static fl_stack_t **id_slot(uint32_t id, bool create)
@@ -128,20 +165,115 @@ static fl_stack_t **id_slot(uint32_t id, bool create)
     return &chunk[id & ((1u << CHUNK_BITS) - 1)];
 }
 
+
+/* ---- the depot's index: stack hash -> id, read without locks ----------------------------------
+ * A program with thousands of live allocation sites (gcc's cc1: ~9500) overflows any per-thread
+ * cache, and the uthash lookup behind it walks a chain of entries and compares ~30 frames. This
+ * open-addressed table of {hash, depth, id} answers such a miss in one or two probes. Like the
+ * per-thread cache, it trusts the 64-bit hash and the depth (a collision between two stacks of a
+ * run is ~2^-40 likely even with a million stacks); the frames are compared only when a stack is
+ * interned. Keys are insert-only and published (release) after their value, as in unwind.c's rule
+ * table; growing publishes a new table and leaves the old one mapped for readers still in it. */
+typedef struct idx_ent { uint64_t hash; uint32_t n, id; } idx_ent_t;
+typedef struct idx_table {
+    uint64_t mask;
+    uint32_t shift, used;
+    idx_ent_t e[];
+} idx_table_t;
+#define IDX_MIN_BITS 10
+#define IDX_MAX_BITS 24 /* 16 M entries, 256 MiB: past that, lookups fall back to the depot */
+#define IDX_MAX_PROBE 64
+static idx_table_t *idx;
+static fl_lock_t idx_lock;
+
+static uint32_t idx_lookup(uint64_t h, int n)
+{
+    const idx_table_t *t = __atomic_load_n(&idx, __ATOMIC_ACQUIRE);
+    if (!t)
+        return 0;
+    uint64_t i = h >> t->shift;
+    for (int p = 0; p < IDX_MAX_PROBE; p++, i = (i + 1) & t->mask) {
+        uint64_t k = __atomic_load_n(&t->e[i].hash, __ATOMIC_ACQUIRE);
+        if (k == h && t->e[i].n == (uint32_t)n)
+            return t->e[i].id;
+        if (k == 0)
+            return 0;
+    }
+    return 0;
+}
+
+static idx_table_t *idx_new(uint32_t bits)
+{
+    idx_table_t *t = fl_arena_map(sizeof(idx_table_t) + (sizeof(idx_ent_t) << bits));
+    if (t) {
+        t->mask = (1ull << bits) - 1;
+        t->shift = 64 - bits;
+    }
+    return t;
+}
+
+/* Puts e into t (not yet published, or under idx_lock); false if its probe is too long. */
+static bool idx_put(idx_table_t *t, idx_ent_t e)
+{
+    uint64_t i = e.hash >> t->shift;
+    for (int p = 0; p < IDX_MAX_PROBE; p++, i = (i + 1) & t->mask) {
+        if (t->e[i].hash == e.hash && t->e[i].n == e.n)
+            return true; /* a colliding stack keeps the first id */
+        if (t->e[i].hash == 0) {
+            t->e[i].n = e.n;
+            t->e[i].id = e.id;
+            __atomic_store_n(&t->e[i].hash, e.hash, __ATOMIC_RELEASE);
+            t->used++;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Called with the depot shard's lock held (the order: shard, then idx_lock). */
+static void idx_add(uint64_t h, int n, uint32_t id)
+{
+    idx_ent_t e = {h, (uint32_t)n, id};
+    bool locked = !__libc_single_threaded;
+    if (locked)
+        fl_lock(&idx_lock);
+    idx_table_t *t = idx;
+    if (!t || (uint64_t)(t->used + 1) * 2 > t->mask + 1 || !idx_put(t, e)) {
+        uint32_t bits = t ? 64 - t->shift + 1 : IDX_MIN_BITS;
+        idx_table_t *g = bits <= IDX_MAX_BITS ? idx_new(bits) : NULL;
+        if (g) {
+            for (uint64_t i = 0; t && i <= t->mask; i++)
+                if (t->e[i].hash)
+                    idx_put(g, t->e[i]);
+            idx_put(g, e);
+            __atomic_store_n(&idx, g, __ATOMIC_RELEASE);
+        }
+    }
+    if (locked)
+        fl_unlock(&idx_lock);
+}
+
 static uint32_t intern(const uintptr_t *frames, int n, uint64_t h)
 {
-    typeof(dshards[0]) *sh = &dshards[h & (NDSHARDS - 1)];
+    /* The shard from the top bits: uthash picks its bucket from the low bits of (unsigned)h, and a
+     * shard chosen by those too left 15 of every 16 buckets empty (chains 16 times as long). */
+    typeof(dshards[0]) *sh = &dshards[h >> 60];
     dentry_t *e;
     size_t keylen = (size_t)n * sizeof(uintptr_t);
-    fl_lock(&sh->lock);
+    /* One thread: no other can hold or want the shard (see table.c's shard_lock). */
+    bool locked = !__libc_single_threaded;
+    if (locked)
+        fl_lock(&sh->lock);
     HASH_FIND_BYHASHVALUE(hh, sh->head, frames, keylen, (unsigned)h, e);
     if (e) {
-        fl_unlock(&sh->lock);
+        if (locked)
+            fl_unlock(&sh->lock);
         return e->s.id;
     }
     e = fl_arena_alloc(sizeof(dentry_t) + keylen);
     if (!e) {
-        fl_unlock(&sh->lock);
+        if (locked)
+            fl_unlock(&sh->lock);
         fl_disable("out of memory for the stack depot");
         return 0;
     }
@@ -153,23 +285,41 @@ static uint32_t intern(const uintptr_t *frames, int n, uint64_t h)
     uint32_t id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     fl_stack_t **slot = id_slot(id, true);
     if (!slot) {
-        fl_unlock(&sh->lock);
+        if (locked)
+            fl_unlock(&sh->lock);
         fl_arena_free(e, sizeof(dentry_t) + keylen);
         return 0;
     }
     e->s.id = id;
     __atomic_store_n(slot, &e->s, __ATOMIC_RELEASE);
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, sh->head, e->s.frames, keylen, (unsigned)h, e);
-    fl_unlock(&sh->lock);
+    idx_add(h, n, id);
+    if (locked)
+        fl_unlock(&sh->lock);
     return id;
 }
 
-/* noinline keeps this frame (and the hook's) inside the shim's text, where they are dropped. */
-__attribute__((noinline)) uint32_t fl_stack_capture(void)
+/* The per-thread cache, then the depot's index; 0 if the stack is new (or the index full). */
+static inline uint32_t tcache_lookup(uint64_t h, int m)
 {
-    void *raw[FL_MAX_DEPTH + 16];
-    int depth = fl_opt.depth ? fl_opt.depth : 30;
-    int n = fl_unwind(raw, depth + 16); /* = unw_backtrace(raw, depth + 16), faster */
+    tcache_ent_t *c = &tcache[(h >> 7) & (TCACHE - 1)];
+    if (FL_LIKELY(c->hash == h && c->n == (uint32_t)m))
+        return c->id;
+    uint32_t id = idx_lookup(h, m);
+    if (id) {
+        c->hash = h;
+        c->n = (uint32_t)m;
+        c->id = id;
+    }
+    return id;
+}
+
+/* From the frames an unwind returned (raw[0..n), the innermost first): drops the leading frames in
+ * the shim's text, keeps the innermost `depth`, and returns the depot id. The common case touches
+ * only the walk's output and one line of the per-thread cache: the hash is taken over the raw
+ * return addresses, and the call sites (minus one) are made only for the depot when it misses. */
+static inline uint32_t stack_id(void *const *raw, int n, int depth)
+{
     int k = 0;
     while (k < n && fl_shim_text_contains((uintptr_t)raw[k]))
         k++;
@@ -178,19 +328,91 @@ __attribute__((noinline)) uint32_t fl_stack_capture(void)
         m = depth;
     if (m < 0)
         m = 0;
+    uint64_t h = hash_frames(raw + k, m);
+    uint32_t hit = tcache_lookup(h, m);
+    if (FL_LIKELY(hit))
+        return hit;
     uintptr_t frames[FL_MAX_DEPTH];
     /* Return addresses point after the call; minus one names the call site (libunwind#287). */
     for (int i = 0; i < m; i++)
         frames[i] = (uintptr_t)raw[k + i] - 1;
-    uint64_t h = hash_frames(frames, m);
-    tcache_ent_t *c = &tcache[(h >> 7) & (TCACHE - 1)];
-    if (c->hash == h && c->n == (uint32_t)m)
-        return c->id;
     uint32_t id = intern(frames, m, h);
     if (id) {
+        tcache_ent_t *c = &tcache[(h >> 7) & (TCACHE - 1)];
         c->hash = h;
         c->n = (uint32_t)m;
         c->id = id;
+    }
+    return id;
+}
+
+static inline int capture_depth(void)
+{
+    return fl_opt.depth ? fl_opt.depth : 30;
+}
+
+/* noinline keeps this frame (and the hook's) inside the shim's text, where they are dropped. */
+__attribute__((noinline)) uint32_t fl_stack_capture(void)
+{
+    void *raw[FL_MAX_DEPTH + 16];
+    int depth = capture_depth();
+    int n = fl_unwind(raw, depth + 16); /* = unw_backtrace(raw, depth + 16), faster */
+    return stack_id(raw, n, depth);
+}
+
+/* Walking from the hook's caller gives the frames unw_backtrace gives from inside the hook minus the
+ * shim's own (the hook's and this function's), which stack_id drops anyway: two frames fewer to
+ * walk. When the walk replays the thread's previous one, the replayed frames are not even copied:
+ * their hash state comes with the record, and the per-thread cache usually knows the stack. Only
+ * when it does not are the frames needed: the walk is then made again, in full (same frames). Where
+ * the walker needs libunwind, the capture is made the ordinary way, from here. */
+static uint32_t capture_walk(uintptr_t ra_slot, uintptr_t rbp);
+
+uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp)
+{
+    uint32_t id = fl_unwind_site_get(ra_slot, rbp);
+    if (FL_LIKELY(id))
+        return id;
+    id = capture_walk(ra_slot, rbp);
+    fl_unwind_site_put(ra_slot, rbp, id);
+    return id;
+}
+
+static uint32_t capture_walk(uintptr_t ra_slot, uintptr_t rbp)
+{
+    void *raw[FL_MAX_DEPTH + 16];
+    int depth = capture_depth();
+    fl_unwind_lazy_t lz = {.limit = depth, .walked = -1};
+    int n = fl_unwind_walk(raw, depth + 16, ra_slot, rbp, &lz);
+    if (FL_UNLIKELY(n < 0))
+        return fl_stack_capture();
+    if (lz.walked < 0)
+        return stack_id(raw, n, depth);
+    /* n frames in all, at most depth: nothing is cut. The leading frames in the shim's text are
+     * among the walked ones (the walk starts in the hook's caller, normally not the shim). */
+    int k = 0;
+    while (k < lz.walked && fl_shim_text_contains((uintptr_t)raw[k]))
+        k++;
+    uint64_t h = 0;
+    if (FL_LIKELY(k < lz.walked)) {
+        absorb(lz.lane, raw + k, lz.walked - k);
+        h = hash_final(lz.lane, n - k);
+        uint32_t id = tcache_lookup(h, n - k);
+        if (FL_LIKELY(id))
+            return id;
+    }
+    n = fl_unwind_walk(raw, depth + 16, ra_slot, rbp, NULL);
+    if (FL_UNLIKELY(n < 0))
+        return fl_stack_capture();
+    uint32_t id = stack_id(raw, n, depth);
+    /* The two ways of hashing the same frames must agree, or the cache would never hit. */
+    if (h) {
+        k = 0;
+        while (k < n && fl_shim_text_contains((uintptr_t)raw[k]))
+            k++;
+        static volatile int warned;
+        if (h != hash_frames(raw + k, n - k) && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+            fl_log_warn("internal: the replayed stack hash differs from the full one");
     }
     return id;
 }
@@ -210,10 +432,12 @@ void fl_depot_lock_all(void)
 {
     for (int i = 0; i < NDSHARDS; i++)
         fl_lock_force(&dshards[i].lock);
+    fl_lock_force(&idx_lock);
 }
 
 void fl_depot_unlock_all(void)
 {
+    fl_unlock_force(&idx_lock);
     for (int i = 0; i < NDSHARDS; i++)
         fl_unlock_force(&dshards[i].lock);
 }

@@ -72,10 +72,8 @@ static __thread int tl_learns __attribute__((tls_model("initial-exec")));
 static __thread fl_unwind_stats_t tl_stats __attribute__((tls_model("initial-exec")));
 #define MAX_LEARNS 64 /* /proc/self/maps reads per thread, then unknown stacks go to libunwind */
 
-/* The C half of fl_unwind (see the assembly below). Returns the number of frames, or -1 when
- * unw_backtrace must produce the result. */
-__attribute__((visibility("hidden"))) int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot,
-                                                         uintptr_t rbp);
+/* fl_unwind_walk (internal.h) is the C half of fl_unwind (see the assembly below). It returns the
+ * number of frames, or -1 when unw_backtrace must produce the result. */
 
 static inline uint64_t hash_ip(uint64_t ip, uint32_t shift)
 {
@@ -387,6 +385,11 @@ typedef struct uw_rec {
      * address. low[k]: the lowest address read from state k on. */
     uintptr_t rip[REC], rsp[REC], rbp[REC];
     uintptr_t chk_at[REC], chk_x[REC], rbp_at[REC], low[REC];
+    /* The stack hash of the walk's outer part (stacks.c, fl_hash_round): lane[k] is the lane that
+     * absorbed return address k, lane[k] = fl_hash_round(lane[k + 4], rip[k]), and lane[REC + i]
+     * are the initial values; lanes k..k+3 are the hash state of frames k..REC-1. Not hidden: a
+     * lane always has bit 63 set. */
+    uint64_t lane[REC + 4];
     uint8_t need[REC], flags[REC];
 } uw_rec_t;
 static __thread uw_rec_t tl_rec __attribute__((tls_model("initial-exec")));
@@ -395,6 +398,9 @@ static __thread struct { /* the walk in progress (its return addresses are in bu
     uint8_t flags[REC]; /* F_* */
 } tl_cur __attribute__((tls_model("initial-exec")));
 static __thread volatile int tl_busy __attribute__((tls_model("initial-exec")));
+/* Whether the last walk of this thread made itself the record (a walk that ends by max, or at a
+ * frame the record cannot describe, leaves the previous record in place). */
+static __thread bool tl_kept __attribute__((tls_model("initial-exec")));
 
 /* Makes the current walk the record. Its states are tl_cur (return addresses in buf). Without a
  * replay, its n states go to slots REC-n .. REC-1, the last one a LAST frame. After a replay from
@@ -419,6 +425,10 @@ static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t
         r->rbp[at] = tl_cur.rbp[i];
         r->need[at] = 0; /* a LAST frame uses nothing */
         r->low[at] = HIDE(low);
+        static const uint64_t init[4] = FL_HASH_INIT;
+        for (int l = 0; l < 4; l++)
+            r->lane[REC + l] = init[l];
+        r->lane[at] = fl_hash_round(r->lane[at + 4], (uintptr_t)buf[i]);
         i--;
     }
     for (; i >= 0; i--) {
@@ -428,6 +438,7 @@ static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t
         r->rip[k] = HIDE(buf[i]);
         r->rsp[k] = tl_cur.rsp[i];
         r->rbp[k] = tl_cur.rbp[i];
+        r->lane[k] = fl_hash_round(r->lane[k + 4], (uintptr_t)buf[i]);
         r->flags[k] = (uint8_t)f;
         r->rbp_at[k] = tl_cur.rbp_at[i];
         r->need[k] = (f & F_CFA_RBP) || (!(f & F_RESTORE) && next_needs);
@@ -450,13 +461,130 @@ static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t
     r->stack = st;
 }
 
+/* ---- allocation sites: whole stacks remembered by their first state -----------------------------
+ * A program allocates from a few dozen places over and over (a server's request handler; churn's
+ * 15 depths), and consecutive allocations often come from different ones, so the one previous walk
+ * is left after the first frame or two. Each site remembered here is the state a walk started from
+ * (the return address, its slot, and RBP if the rest of the walk used it) with every word that walk
+ * read from the stack and what it read there (the checks a replay from the record's first state
+ * makes), and the depot id the caller made of its frames. A walk from the same state whose words
+ * all still hold the same values is the same walk (see the record above), so the id is returned
+ * without walking. 64 sites of up to 24 checks (~20 frames): 28 KiB per thread. Addresses and
+ * values are HIDE()den like the record's; tl_busy guards the sites as it does the record. */
+#define SITE_SETS 16
+#define SITE_WAYS 4
+#define SITE_CHK 24
+typedef struct site {
+    uintptr_t rip, rsp, rbp; /* the first state; rbp only counts if need */
+    uint64_t stack;          /* tl_stack when recorded */
+    uint32_t epoch, id;      /* uw_epoch, all 32 bits; the caller's id (0: empty) */
+    uint32_t used;           /* tl_site_clock when last used (the set's least recent is replaced) */
+    uint8_t need, n;         /* need: RBP counts; n: checks */
+    uintptr_t at[SITE_CHK], x[SITE_CHK];
+} site_t;
+static __thread site_t tl_sites[SITE_SETS][SITE_WAYS] __attribute__((tls_model("initial-exec")));
+static __thread uint32_t tl_site_clock __attribute__((tls_model("initial-exec")));
+
+/* The same function called at the same depth from different places has the same first state:
+ * those share a set, and the checks tell them apart. */
+static inline site_t *site_set(uintptr_t rip, uintptr_t ra_slot)
+{
+    return tl_sites[((rip ^ (ra_slot * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull) >> 60];
+}
+
+static inline bool site_key(const site_t *si, uintptr_t rip, uintptr_t ra_slot, uintptr_t rbp,
+                            uint32_t epoch, uint64_t st)
+{
+    return si->id && si->rsp == HIDE(ra_slot + 8) && si->rip == HIDE(rip) && si->epoch == epoch &&
+           si->stack == st && (!si->need || si->rbp == HIDE(rbp));
+}
+
+__attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp)
+{
+    if (tl_busy)
+        return 0;
+    tl_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    uintptr_t rip = *(const uintptr_t *)ra_slot;
+    site_t *set = site_set(rip, ra_slot);
+    const uint32_t epoch = __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED);
+    const uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
+    uint32_t id = 0;
+    for (int w = 0; w < SITE_WAYS; w++) {
+        site_t *si = &set[w];
+        if (!site_key(si, rip, ra_slot, rbp, epoch, st))
+            continue;
+        uintptr_t diff = 0;
+        for (unsigned k = 0; k < si->n; k++)
+            diff |= *(const uintptr_t *)HIDE(si->at[k]) ^ HIDE(si->x[k]);
+        if (diff == 0) {
+            id = si->id;
+            si->used = ++tl_site_clock;
+            tl_stats.sites++;
+            break;
+        }
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tl_busy = 0;
+    return id;
+}
+
+void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
+{
+    if (tl_busy || !id)
+        return;
+    tl_busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    const uw_rec_t *r = &tl_rec;
+    uint32_t f = r->first;
+    uintptr_t rip = *(const uintptr_t *)ra_slot;
+    /* The record must be the walk just made from this state: a walk that was not kept left an older
+     * record, which may even start from the same state but go on differently. */
+    if (tl_kept && f < REC && r->epoch == __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) &&
+        r->stack == __atomic_load_n(&tl_stack, __ATOMIC_RELAXED) &&
+        r->rsp[f] == HIDE(ra_slot + 8) && r->rip[f] == HIDE(rip) &&
+        (!r->need[f] || r->rbp[f] == HIDE(rbp))) {
+        site_t *set = site_set(rip, ra_slot), *si = &set[0];
+        for (int w = 1; w < SITE_WAYS; w++)
+            if (set[w].used < si->used)
+                si = &set[w];
+        si->id = 0; /* invalid while it changes */
+        unsigned n = 0;
+        for (uint32_t k = f; k + 1 < REC; k++) {
+            uintptr_t ra_at = HIDE(HIDE(r->rsp[k + 1]) - 8); /* hidden, like chk_at */
+            if (n == SITE_CHK)
+                goto out;
+            si->at[n] = ra_at;
+            si->x[n++] = r->rip[k + 1];
+            if (r->chk_at[k] != ra_at) {
+                if (n == SITE_CHK)
+                    goto out;
+                si->at[n] = r->chk_at[k];
+                si->x[n++] = r->chk_x[k];
+            }
+        }
+        si->rip = r->rip[f];
+        si->rsp = r->rsp[f];
+        si->rbp = r->rbp[f];
+        si->need = r->need[f];
+        si->stack = r->stack;
+        si->epoch = r->epoch;
+        si->n = (uint8_t)n;
+        si->used = ++tl_site_clock;
+        si->id = id;
+    }
+out:
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tl_busy = 0;
+}
+
 /* ---- the walk ----------------------------------------------------------------------------------
  * Starts in the caller's frame: its return address is at ra_slot, its stack pointer ra_slot + 8,
  * its RBP untouched. Every word read lies in [ra_slot, top of this thread's stack mapping): a rule
  * that would read elsewhere (a corrupt stack, or one switched without telling the CFI) ends the
  * walk there, where libunwind would read the wild address. */
 __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot,
-                                                      uintptr_t rbp)
+                                                      uintptr_t rbp, fl_unwind_lazy_t *lazy)
 {
     if (max <= 0)
         return 0;
@@ -493,6 +621,7 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
     if (owner) {
         tl_busy = 1;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        tl_kept = false;
         if (r->first < REC && r->epoch == epoch_full && r->stack == st)
             j = r->first;
     }
@@ -527,10 +656,25 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
                 }
                 if (FL_LIKELY(diff == 0)) {
                     int total = n + (int)(REC - 1 - j);
+                    if (lazy && total <= lazy->limit && total <= max) {
+                        /* The caller wants the stack's hash, not its frames: the record has the
+                         * hash state of the replayed part, so its frames are not copied. */
+                        for (int l = 0; l < 4; l++)
+                            lazy->lane[l] = r->lane[j + 1 + (uint32_t)l];
+                        lazy->walked = n;
+                        rec_keep(buf, n, j, true, st, epoch_full);
+                    tl_kept = true;
+                        tl_kept = true;
+                        tl_stats.fast++;
+                        tl_stats.replayed++;
+                        n = total;
+                        goto out;
+                    }
                     int out = total < max ? total : max;
                     for (int i = n; i < out; i++)
                         buf[i] = (void *)HIDE(r->rip[j + 1 + (uint32_t)(i - n)]);
                     rec_keep(buf, n, j, true, st, epoch_full);
+                    tl_kept = true;
                     tl_stats.fast++;
                     tl_stats.replayed++;
                     n = out;
@@ -619,8 +763,10 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
         }
     }
     tl_stats.fast++;
-    if (keep && n > 0)
+    if (keep && n > 0) {
         rec_keep(buf, n, REC - 1, false, st, epoch_full);
+        tl_kept = true;
+    }
     goto out;
 stop:
     tl_stats.stopped++;
@@ -633,7 +779,7 @@ out:
 }
 
 /* int fl_unwind(void **buf, int max): passes the caller's return-address slot and RBP to the
- * walker; on -1, restores the arguments and tail-jumps to unw_backtrace, which then runs in the
+ * walker (and no lazy request); on -1, restores the arguments and tail-jumps to unw_backtrace, which then runs in the
  * caller's place (same stack pointer, same callee-saved registers) and produces the answer. */
 #define FL_STR2(x) #x
 #define FL_STR(x) FL_STR2(x)
@@ -651,6 +797,7 @@ __asm__(".text\n"
         ".cfi_adjust_cfa_offset 8\n"
         "  lea 16(%rsp), %rdx\n"
         "  mov %rbp, %rcx\n"
+        "  xor %r8d, %r8d\n"
         "  sub $8, %rsp\n"
         ".cfi_adjust_cfa_offset 8\n"
         "  call fl_unwind_walk\n"

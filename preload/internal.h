@@ -294,6 +294,7 @@ typedef struct fl_world {
 /* Exit-time sequence: lock (close the gate: no thread inside a hook; take the table and depot
  * locks), allocate, stop the other threads (a signal handler copies their registers and waits),
  * scan, resume, unlock. Between stop and resume: no arena, no loader, no malloc. */
+uintptr_t fl_regs_from_ucontext(const void *uc, uintptr_t regs[FL_NREGS]);
 void fl_world_lock(void);
 void fl_world_unlock(void);
 void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st);

@@ -47,14 +47,9 @@ static void take(const ucontext_t *uc)
     uint64_t t0 = fl_mono_ns();
     fl_scan_prepare(0);
     if (uc) {
-        const greg_t *g = uc->uc_mcontext.gregs;
-        static const int which[FL_NREGS] = {REG_RAX, REG_RBX, REG_RCX, REG_RDX, REG_RSI, REG_RDI,
-                                            REG_RBP, REG_RSP, REG_R8,  REG_R9,  REG_R10, REG_R11,
-                                            REG_R12, REG_R13, REG_R14, REG_R15};
         uintptr_t regs[FL_NREGS];
-        for (int r = 0; r < FL_NREGS; r++)
-            regs[r] = (uintptr_t)g[which[r]];
-        fl_scan_set_self(fl_gettid(), (uintptr_t)g[REG_RSP], regs, FL_NREGS);
+        uintptr_t sp = fl_regs_from_ucontext(uc, regs);
+        fl_scan_set_self(fl_gettid(), sp, regs, FL_NREGS);
     }
     /* The sweeper must not call dl_iterate_phdr: a stopped thread may hold the loader lock. */
     fl_report_modules_prerender();

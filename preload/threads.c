@@ -243,6 +243,19 @@ static long futex(volatile int *addr, int op, int val, const struct timespec *ts
     return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
 
+/* The general registers of an interrupted context (a signal handler's third argument), all of
+ * them: any may hold the only pointer to a block. Returns the stack pointer. */
+uintptr_t fl_regs_from_ucontext(const void *ucv, uintptr_t regs[FL_NREGS])
+{
+    const greg_t *g = ((const ucontext_t *)ucv)->uc_mcontext.gregs;
+    static const int which[FL_NREGS] = {REG_RAX, REG_RBX, REG_RCX, REG_RDX, REG_RSI, REG_RDI,
+                                        REG_RBP, REG_RSP, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                        REG_R12, REG_R13, REG_R14, REG_R15};
+    for (int r = 0; r < FL_NREGS; r++)
+        regs[r] = (uintptr_t)g[which[r]];
+    return (uintptr_t)g[REG_RSP];
+}
+
 static void stop_handler(int sig, siginfo_t *si, void *ucv)
 {
     (void)sig;
@@ -255,13 +268,7 @@ static void stop_handler(int sig, siginfo_t *si, void *ucv)
         fl_tstate_t *t = &tstates[i];
         if (t->tid != tid)
             continue;
-        const greg_t *g = ((ucontext_t *)ucv)->uc_mcontext.gregs;
-        static const int which[FL_NREGS] = {REG_RAX, REG_RBX, REG_RCX, REG_RDX, REG_RSI, REG_RDI,
-                                            REG_RBP, REG_RSP, REG_R8,  REG_R9,  REG_R10, REG_R11,
-                                            REG_R12, REG_R13, REG_R14, REG_R15};
-        for (int r = 0; r < FL_NREGS; r++)
-            t->regs[r] = (uintptr_t)g[which[r]];
-        t->sp = (uintptr_t)g[REG_RSP];
+        t->sp = fl_regs_from_ucontext(ucv, t->regs);
         t->have_regs = t->have_sp = true;
         __atomic_store_n(&t->state, FL_TS_STOPPED, __ATOMIC_RELEASE);
         futex(&t->state, FUTEX_WAKE_PRIVATE, 1, NULL);

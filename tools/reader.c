@@ -111,20 +111,32 @@ const fl_tok_t *fl_field_find(fl_parser_t *p, const char *k)
     return found;
 }
 
-/* An unsigned value in [0, MAX]. */
-bool fl_field_u64(fl_parser_t *p, const char *k, bool required, uint64_t max, uint64_t *out)
+/* The value of key K: 1 with *v and *vl set when the record has it, 0 when it is absent and not
+ * required, -1 when parsing failed (a duplicate key, or a required key missing). */
+static int field_value(fl_parser_t *p, const char *k, bool required, const char **v, size_t *vl)
 {
     const fl_tok_t *t = fl_field_find(p, k);
     if (p->failed)
-        return false;
+        return -1;
     if (!t) {
         if (required)
-            return fl_parse_fail(p, "missing %s=", k);
-        return true;
+            fl_parse_fail(p, "missing %s=", k);
+        return required ? -1 : 0;
     }
+    *v = t->s + t->eq + 1;
+    *vl = t->len - t->eq - 1;
+    return 1;
+}
+
+/* An unsigned value in [0, MAX]. */
+bool fl_field_u64(fl_parser_t *p, const char *k, bool required, uint64_t max, uint64_t *out)
+{
+    const char *v;
+    size_t vl;
+    int got = field_value(p, k, required, &v, &vl);
+    if (got <= 0)
+        return got == 0;
     char buf[32], ex[48];
-    size_t vl = t->len - t->eq - 1;
-    const char *v = t->s + t->eq + 1;
     uint64_t x;
     if (vl == 0 || vl >= sizeof buf)
         return fl_parse_fail(p, "%s='%s' is not a number%s", k,
@@ -147,17 +159,12 @@ bool fl_field_u64(fl_parser_t *p, const char *k, bool required, uint64_t max, ui
 /* A signed decimal value. */
 bool fl_field_i64(fl_parser_t *p, const char *k, bool required, int64_t *out)
 {
-    const fl_tok_t *t = fl_field_find(p, k);
-    if (p->failed)
-        return false;
-    if (!t) {
-        if (required)
-            return fl_parse_fail(p, "missing %s=", k);
-        return true;
-    }
+    const char *v;
+    size_t vl;
+    int got = field_value(p, k, required, &v, &vl);
+    if (got <= 0)
+        return got == 0;
     char buf[32], ex[48];
-    size_t vl = t->len - t->eq - 1;
-    const char *v = t->s + t->eq + 1;
     bool neg = vl && v[0] == '-';
     uint64_t x;
     if (vl - neg == 0 || vl >= sizeof buf)
@@ -175,14 +182,12 @@ bool fl_field_i64(fl_parser_t *p, const char *k, bool required, int64_t *out)
 /* A decimal with an optional fraction. */
 bool fl_field_dec(fl_parser_t *p, const char *k, double *out, bool *present)
 {
-    const fl_tok_t *t = fl_field_find(p, k);
-    if (p->failed)
-        return false;
-    if (!t)
-        return true;
+    const char *v;
+    size_t vl;
+    int got = field_value(p, k, false, &v, &vl);
+    if (got <= 0)
+        return got == 0;
     char buf[48], ex[48];
-    size_t vl = t->len - t->eq - 1;
-    const char *v = t->s + t->eq + 1;
     if (vl == 0 || vl >= sizeof buf)
         return fl_parse_fail(p, "%s='%s' is not a number", k,
                              fl_parse_excerpt(v, vl, ex, sizeof ex));
@@ -199,15 +204,12 @@ bool fl_field_dec(fl_parser_t *p, const char *k, double *out, bool *present)
 /* A string value; *out untouched when absent and not required. */
 bool fl_field_str(fl_parser_t *p, const char *k, bool required, const char **out)
 {
-    const fl_tok_t *t = fl_field_find(p, k);
-    if (p->failed)
-        return false;
-    if (!t) {
-        if (required)
-            return fl_parse_fail(p, "missing %s=", k);
-        return true;
-    }
-    const char *s = fl_parse_decode(p, t->s + t->eq + 1, t->len - t->eq - 1, k);
+    const char *v;
+    size_t vl;
+    int got = field_value(p, k, required, &v, &vl);
+    if (got <= 0)
+        return got == 0;
+    const char *s = fl_parse_decode(p, v, vl, k);
     if (!s)
         return false;
     *out = s;
@@ -218,16 +220,10 @@ bool fl_field_str(fl_parser_t *p, const char *k, bool required, const char **out
 int fl_field_word(fl_parser_t *p, const char *k, const char *const *words, size_t nwords,
                   bool required)
 {
-    const fl_tok_t *t = fl_field_find(p, k);
-    if (p->failed)
+    const char *v;
+    size_t vl;
+    if (field_value(p, k, required, &v, &vl) <= 0)
         return -1;
-    if (!t) {
-        if (required)
-            fl_parse_fail(p, "missing %s=", k);
-        return -1;
-    }
-    const char *v = t->s + t->eq + 1;
-    size_t vl = t->len - t->eq - 1;
     for (size_t i = 0; i < nwords; i++)
         if (strlen(words[i]) == vl && !memcmp(words[i], v, vl))
             return (int)i;

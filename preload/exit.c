@@ -240,26 +240,23 @@ bool fl_check_alloc(fl_check_t *c)
 {
     c->cap = fl_table_count() + 16;
     c->blocks = fl_arena_map(c->cap * sizeof *c->blocks);
-    c->tmp = fl_arena_map(c->cap * sizeof *c->tmp);
     c->work = fl_arena_map(c->cap * sizeof *c->work);
     c->kinds = fl_arena_map(c->cap);
     c->n = 0;
-    return c->blocks && c->tmp && c->work && c->kinds;
+    return c->blocks && c->work && c->kinds;
 }
 
 void fl_check_free(fl_check_t *c)
 {
     fl_arena_unmap(c->blocks, c->cap * sizeof *c->blocks);
-    fl_arena_unmap(c->tmp, c->cap * sizeof *c->tmp);
     fl_arena_unmap(c->work, c->cap * sizeof *c->work);
     fl_arena_unmap(c->kinds, c->cap);
 }
 
-/* With the world stopped (or in a snapshot's sweeper): snapshot, sort, mark, classify. */
+/* With the world stopped (or in a snapshot's sweeper): snapshot (in address order), mark, classify. */
 void fl_check_run(fl_check_t *c)
 {
     c->n = fl_table_snapshot(c->blocks, c->cap);
-    fl_sort_blocks(c->blocks, c->n, c->tmp);
     fl_scan_classify(&c->world, c->blocks, c->n, c->kinds, c->work, &c->st);
 }
 

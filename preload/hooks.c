@@ -1,5 +1,6 @@
 /* hooks.c — the exported entry points: the malloc family, fork, _exit/_Exit, pthread_create.
- * Each is a few lines around the core. A thread-local guard sends the shim's own (re-entrant)
+ * Each is a few lines around the core (the allocating ones behind a three-instruction stub that
+ * passes the caller's frame along). A thread-local guard sends the shim's own (re-entrant)
  * allocations straight to the next allocator, and allocations made before the names are
  * resolved to the bootstrap pool. No hook takes a lock across a call that can re-enter it. */
 #include "internal.h"

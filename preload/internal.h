@@ -382,7 +382,7 @@ void fl_finish(int kind, int status, const char *exec_target);
 void fl_exit_after_fork_child(void);
 /* The scan-and-write steps shared by exit and snapshots. */
 typedef struct fl_check {
-    fl_block_t *blocks, *tmp;
+    fl_block_t *blocks;
     uint32_t *work;
     uint8_t *kinds;
     size_t cap, n;
@@ -424,7 +424,5 @@ void fl_report_modules_prerender_drop(void);
 void fl_report_stack(fl_outbuf_t *o, uint32_t id, uint8_t *written);
 void fl_report_children(fl_outbuf_t *o);
 
-/* ---- sort.c ---- */
-void fl_sort_blocks(fl_block_t *b, size_t n, fl_block_t *tmp);
 
 #endif

@@ -1,7 +1,8 @@
-/* stacks.c — allocation stacks: captured with libunwind's unw_backtrace (DWARF, so code built
- * without frame pointers unwinds too), interned once in a stack depot (uthash, in the arena) and
- * named by a u32 id. A per-thread cache of recent stack hashes keeps the depot's locks off the
- * common path. Never symbolizes: that is the tool's job. */
+/* stacks.c — allocation stacks: the frames libunwind's unw_backtrace gives (DWARF, so code built
+ * without frame pointers unwinds too; unwind.c walks them faster, from the hook's caller), interned
+ * once in a stack depot (uthash, in the arena) and named by a u32 id. On the common path no lock
+ * is taken: an allocation site remembered by unwind.c, else a per-thread cache of stack hashes,
+ * else a lock-free index of the depot gives the id. Never symbolizes: that is the tool's job. */
 #define UNW_LOCAL_ONLY
 #include "internal.h"
 

@@ -1,6 +1,7 @@
 /* unwind.c — stack capture that returns, frame for frame, what libunwind's unw_backtrace() returns
  * at the same point, several times faster. Rules per return address come from cfi.c and are kept
- * in a lock-free table; each thread also replays the unchanged outer part of its previous walk.
+ * in a lock-free table; each thread also replays the unchanged outer part of its previous walk,
+ * and remembers whole walks by the state they start from (allocation sites).
  * Frames the rules cannot express are left to unw_backtrace itself. Runs inside malloc: never
  * allocates from the heap, never blocks, never reads outside the calling thread's stack mapping.
  *
@@ -540,7 +541,8 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
     uintptr_t rip = *(const uintptr_t *)ra_slot;
     /* The record must be the walk just made from this state: a walk that was not kept left an older
      * record, which may even start from the same state but go on differently. */
-    if (tl_kept && f < REC && r->epoch == __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) &&
+    if (tl_kept && f < REC && REC - 1 - f <= SITE_CHK && /* too deep: checks would not fit */
+        r->epoch == __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) &&
         r->stack == __atomic_load_n(&tl_stack, __ATOMIC_RELAXED) &&
         r->rsp[f] == HIDE(ra_slot + 8) && r->rip[f] == HIDE(rip) &&
         (!r->need[f] || r->rbp[f] == HIDE(rbp))) {

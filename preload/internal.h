@@ -30,6 +30,7 @@ size_t fl_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format
 void fl_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fl_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fl_log_raw(const char *s, size_t n);
+ssize_t fl_read_file(const char *path, char *buf, size_t cap);
 /* Stops tracking for good (this process and its children): warns once with the reason. */
 void fl_disable(const char *why);
 uint64_t fl_now_ns(void);      /* CLOCK_REALTIME */

@@ -1,8 +1,10 @@
-/* log.c — formatting and messages for the shim. Never allocates, never uses stdio: everything is
- * formatted into a caller's buffer and written with write(2), so it is safe inside malloc, at
- * fork and at exit. */
+/* log.c — formatting, messages and file reading for the shim. Never allocates, never uses stdio:
+ * everything is formatted into a caller's buffer and written with write(2), and files are read
+ * with read(2) into one, so it is safe inside malloc, at fork and at exit. */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -130,6 +132,27 @@ size_t fl_fmt(char *buf, size_t cap, const char *fmt, ...)
     size_t n = fl_vfmt(buf, cap, fmt, ap);
     va_end(ap);
     return n;
+}
+
+/* Reads the file at PATH (a /proc file, mostly) into buf: at most cap - 1 bytes, NUL-terminated.
+ * Returns the length, or -1 if it cannot be opened. */
+ssize_t fl_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    return (ssize_t)n;
 }
 
 void fl_log_raw(const char *s, size_t n)

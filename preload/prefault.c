@@ -24,20 +24,6 @@ fl_prefault_t fl_pf;
 
 fl_mem_t fl_mem_now_override; /* a snapshot's figures, read before the sweeper was cloned */
 
-static ssize_t read_proc(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t n = 0;
-    ssize_t r;
-    while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fd);
-    buf[n] = 0;
-    return (ssize_t)n;
-}
-
 static uint64_t field_kb(const char *text, const char *name)
 {
     const char *p = strstr(text, name);
@@ -54,14 +40,14 @@ void fl_mem_read(fl_mem_t *m, bool quick)
         return;
     }
     memset(m, 0, sizeof *m);
-    if (read_proc("/proc/self/status", buf, sizeof buf) > 0) {
+    if (fl_read_file("/proc/self/status", buf, sizeof buf) > 0) {
         m->vsz_kb = field_kb(buf, "\nVmSize:");
         m->rss_kb = field_kb(buf, "\nVmRSS:");
         m->anon_kb = field_kb(buf, "\nRssAnon:");
     }
     if (quick)
         m->quick = true;
-    else if (read_proc("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
+    else if (fl_read_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
         m->private_dirty_kb = field_kb(buf, "\nPrivate_Dirty:");
         m->shared_clean_kb = field_kb(buf, "\nShared_Clean:");
         m->shared_dirty_kb = field_kb(buf, "\nShared_Dirty:");
@@ -164,7 +150,7 @@ void fl_prefault_run(void)
         return;
     uint64_t t0 = fl_mono_ns();
     fl_pf.ran = true;
-    ssize_t len = read_proc("/proc/self/maps", maps, cap);
+    ssize_t len = fl_read_file("/proc/self/maps", maps, cap);
     for (char *line = maps; len > 0 && *line;) {
         char *eol = strchr(line, '\n');
         if (eol)
@@ -227,7 +213,7 @@ void fl_pagemap_dump(void)
     char *maps = fl_arena_map(cap);
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     ndump = 0;
-    if (maps && fd >= 0 && read_proc("/proc/self/maps", maps, cap) > 0) {
+    if (maps && fd >= 0 && fl_read_file("/proc/self/maps", maps, cap) > 0) {
         for (char *line = maps; *line && ndump < MAX_DUMP;) {
             char *eol = strchr(line, '\n'), *p = line;
             uintptr_t lo = strtoull(p, &p, 16), hi = strtoull(p + 1, &p, 16);

@@ -120,24 +120,6 @@ bool fl_report_commit(fl_outbuf_t *o, const char *tmp, const char *final)
     return true;
 }
 
-static ssize_t read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    return (ssize_t)n;
-}
-
 static const char *const exit_kinds[] = {"exit", "_exit", "_Exit", "exec", "snapshot"};
 
 void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_target)
@@ -162,7 +144,7 @@ void fl_report_header(fl_outbuf_t *o, int kind, int status, const char *exec_tar
     fl_out_record_end(o);
     /* argv from /proc (the program may have rewritten its own argv, as servers do) */
     char *cmd = fl_arena_map(1 << 16);
-    ssize_t cl = cmd ? read_file("/proc/thread-self/cmdline", cmd, 1 << 16) : -1;
+    ssize_t cl = cmd ? fl_read_file("/proc/thread-self/cmdline", cmd, 1 << 16) : -1;
     fl_out_printf(o, "argv");
     /* Servers rewrite their argv in place (setproctitle, PostgreSQL's ps display) and leave NUL
      * padding behind: drop the trailing empty words. */

@@ -116,17 +116,11 @@ static void read_maps(void)
             if (!prep.maps)
                 return;
         }
-        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        ssize_t n = fl_read_file("/proc/self/maps", prep.maps, prep.maps_cap);
+        if (n < 0)
             return;
-        size_t n = 0;
-        ssize_t r;
-        while (n < prep.maps_cap - 1 && (r = read(fd, prep.maps + n, prep.maps_cap - 1 - n)) > 0)
-            n += (size_t)r;
-        close(fd);
-        if (n < prep.maps_cap - 1) {
-            prep.maps[n] = 0;
-            prep.maps_len = n;
+        if ((size_t)n < prep.maps_cap - 1) { /* all of it: otherwise try again, twice as big */
+            prep.maps_len = (size_t)n;
             return;
         }
         fl_arena_unmap(prep.maps, prep.maps_cap);

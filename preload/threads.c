@@ -302,24 +302,12 @@ static int pick_signal(void)
     return 0;
 }
 
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n >= 0)
-        buf[n] = 0;
-    return n;
-}
-
 /* A task that has exited (main after pthread_exit stays a zombie until the process ends). */
 static bool task_dead(pid_t tid)
 {
     char path[64], buf[512];
     fl_fmt(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    if (read_small(path, buf, sizeof buf) <= 0)
+    if (fl_read_file(path, buf, sizeof buf) <= 0)
         return true;
     const char *p = strrchr(buf, ')');
     return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
@@ -329,7 +317,7 @@ static bool sig_blocked(pid_t tid, int sig)
 {
     char path[64], buf[2048];
     fl_fmt(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-    if (read_small(path, buf, sizeof buf) <= 0)
+    if (fl_read_file(path, buf, sizeof buf) <= 0)
         return false;
     const char *p = strstr(buf, "SigBlk:");
     if (!p)
@@ -343,7 +331,7 @@ static bool syscall_sp(pid_t tid, uintptr_t *sp, long *nr)
 {
     char path[64], buf[256];
     fl_fmt(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    if (read_small(path, buf, sizeof buf) <= 0 || buf[0] == 'r')
+    if (fl_read_file(path, buf, sizeof buf) <= 0 || buf[0] == 'r')
         return false;
     char *tok[10];
     int nt = 0;

@@ -82,45 +82,61 @@ FL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     return rc;
 }
 
-/* execl*: collect the arguments (ARG_MAX bounds them; the stack holds the pointers). */
-#define COLLECT_ARGS(first, ap, argv, extra)                                                       \
-    size_t n_ = 1;                                                                                 \
-    va_start(ap, first);                                                                           \
-    while (va_arg(ap, char *))                                                                     \
-        n_++;                                                                                      \
-    va_end(ap);                                                                                    \
-    char *argv[n_ + 1];                                                                            \
-    va_start(ap, first);                                                                           \
-    argv[0] = (char *)first;                                                                       \
-    for (size_t i_ = 1; i_ <= n_; i_++)                                                            \
-        argv[i_] = i_ < n_ ? va_arg(ap, char *) : NULL;                                            \
-    if (i_extra_)                                                                                  \
-        (void)va_arg(ap, char *); /* the terminating NULL */                                      \
-    extra;                                                                                         \
-    va_end(ap)
+/* execl*: the arguments up to the terminating NULL, counted, then copied into an array on the
+ * stack (ARG_MAX bounds them). fill_args consumes the NULL too, so execle's envp comes next. */
+static size_t count_args(va_list *ap)
+{
+    size_t n = 1;
+    while (va_arg(*ap, char *))
+        n++;
+    return n;
+}
+
+static void fill_args(char **argv, const char *first, va_list *ap)
+{
+    size_t i = 0;
+    argv[i++] = (char *)first;
+    while ((argv[i++] = va_arg(*ap, char *)) != NULL)
+        ;
+}
 
 FL_EXPORT int execl(const char *path, const char *arg, ...)
 {
     va_list ap;
-    const int i_extra_ = 0;
-    COLLECT_ARGS(arg, ap, argv, (void)0);
+    va_start(ap, arg);
+    size_t n = count_args(&ap);
+    va_end(ap);
+    char *argv[n + 1];
+    va_start(ap, arg);
+    fill_args(argv, arg, &ap);
+    va_end(ap);
     return execve(path, argv, environ);
 }
 
 FL_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     va_list ap;
-    const int i_extra_ = 0;
-    COLLECT_ARGS(arg, ap, argv, (void)0);
+    va_start(ap, arg);
+    size_t n = count_args(&ap);
+    va_end(ap);
+    char *argv[n + 1];
+    va_start(ap, arg);
+    fill_args(argv, arg, &ap);
+    va_end(ap);
     return execvpe(file, argv, environ);
 }
 
 FL_EXPORT int execle(const char *path, const char *arg, ...)
 {
     va_list ap;
-    char **envp;
-    const int i_extra_ = 1;
-    COLLECT_ARGS(arg, ap, argv, envp = va_arg(ap, char **));
+    va_start(ap, arg);
+    size_t n = count_args(&ap);
+    va_end(ap);
+    char *argv[n + 1];
+    va_start(ap, arg);
+    fill_args(argv, arg, &ap);
+    char **envp = va_arg(ap, char **);
+    va_end(ap);
     return execve(path, argv, envp);
 }
 

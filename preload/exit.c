@@ -48,36 +48,69 @@ static pid_t ancestor_pid(uint32_t gen)
 
 typedef struct inh { uint64_t live_blocks, live_bytes, leaked_blocks, leaked_bytes; } inh_t;
 
-/* A child's inheritance, per allocation stack: live at fork = still live at exit + freed by the
- * child (counted as it freed them), and how much of what is left leaked. */
-static void write_inherited(fl_outbuf_t *o, const fl_block_t *b, const uint8_t *kind, size_t n,
-                            uint8_t *written, uint32_t nstacks)
+/* What the report needs besides the groups, gathered on the check's workers: the memory figures
+ * and a child's inheritance per stack on the caller, the pages it copied (a pagemap walk) on the
+ * helper. The helper's part never allocates and never sets errno. */
+typedef struct gather {
+    const fl_block_t *b;
+    const uint8_t *kind;
+    size_t n;
+    uint32_t nstacks;
+    fl_mem_t now;
+    inh_t *agg;      /* per stack; NULL when not a child or out of memory */
+    uint64_t *cowby; /* pages copied per stack */
+    void *cowh;
+    fl_cow_t cow;
+} gather_t;
+
+static void gather_inherited(gather_t *g)
 {
-    static const char *const names[] = {"live", "direct", "indirect", "orphan", "reachable"};
-    inh_t *agg = fl_arena_map((size_t)nstacks * sizeof *agg);
-    if (!agg)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        if (b[i].gen >= fl_proc.gen || b[i].stack >= nstacks)
+    for (size_t i = 0; i < g->n; i++) {
+        const fl_block_t *b = &g->b[i];
+        if (b->gen >= fl_proc.gen || b->stack >= g->nstacks)
             continue;
-        inh_t *a = &agg[b[i].stack];
+        inh_t *a = &g->agg[b->stack];
         a->live_blocks++;
-        a->live_bytes += b[i].size;
-        if (kind[i] == FL_KIND_DIRECT || kind[i] == FL_KIND_INDIRECT) {
+        a->live_bytes += b->size;
+        if (g->kind[i] == FL_KIND_DIRECT || g->kind[i] == FL_KIND_INDIRECT) {
             a->leaked_blocks++;
-            a->leaked_bytes += b[i].size;
-        }
-        if (fl_opt.inherited == FL_INHERITED_FULL) {
-            fl_report_stack(o, b[i].stack, written);
-            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s", (void *)b[i].addr,
-                          (unsigned long)b[i].size, b[i].stack, b[i].gen, names[kind[i]]);
-            fl_out_record_end(o);
+            a->leaked_bytes += b->size;
         }
     }
-    for (uint32_t s = 1; s < nstacks; s++) {
+}
+
+static void gather_part(void *arg, unsigned w, unsigned nw)
+{
+    gather_t *g = arg;
+    if (w == 0) {
+        fl_mem_read(&g->now, false);
+        if (g->agg)
+            gather_inherited(g);
+    }
+    if ((w == 1 || nw == 1) && fl_proc.gen > 0)
+        fl_cow_attribute(g->cowh, g->b, g->n, fl_proc.gen, g->cowby, g->cowby ? g->nstacks : 0,
+                         &g->cow);
+}
+
+/* A child's inheritance, per allocation stack: live at fork = still live at exit + freed by the
+ * child (counted as it freed them), and how much of what is left leaked. */
+static void write_inherited(fl_outbuf_t *o, const gather_t *g, uint8_t *written)
+{
+    static const char *const names[] = {"live", "direct", "indirect", "orphan", "reachable"};
+    if (fl_opt.inherited == FL_INHERITED_FULL)
+        for (size_t i = 0; i < g->n; i++) {
+            const fl_block_t *b = &g->b[i];
+            if (b->gen >= fl_proc.gen)
+                continue;
+            fl_report_stack(o, b->stack, written);
+            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s", (void *)b->addr,
+                          (unsigned long)b->size, b->stack, b->gen, names[g->kind[i]]);
+            fl_out_record_end(o);
+        }
+    for (uint32_t s = 1; s < g->nstacks; s++) {
         const fl_freed_t *f = fl_inherited_freed_get(s);
         uint64_t fb = f ? f->blocks : 0, fy = f ? f->bytes : 0;
-        const inh_t *a = &agg[s];
+        const inh_t *a = &g->agg[s];
         if (!fb && !a->live_blocks)
             continue;
         fl_report_stack(o, s, written);
@@ -90,7 +123,6 @@ static void write_inherited(fl_outbuf_t *o, const fl_block_t *b, const uint8_t *
                       (unsigned long)a->leaked_bytes);
         fl_out_record_end(o);
     }
-    fl_arena_unmap(agg, (size_t)nstacks * sizeof *agg);
 }
 
 static void memory_record(fl_outbuf_t *o, const char *phase, const fl_mem_t *m)
@@ -116,14 +148,11 @@ static void memory_record(fl_outbuf_t *o, const char *phase, const fl_mem_t *m)
 
 /* Memory at start (a child: right after fork), after pre-faulting, at exit; what pre-faulting
  * did; and in a child, which inherited blocks' pages it has copied, by allocation stack. */
-static void write_memory(fl_outbuf_t *o, const fl_block_t *b, size_t n, uint8_t *written,
-                         uint32_t nstacks)
+static void write_memory(fl_outbuf_t *o, const gather_t *g, uint8_t *written)
 {
-    fl_mem_t now;
-    fl_mem_read(&now, false);
     memory_record(o, "start", &fl_mem_start);
     memory_record(o, "prefault", &fl_mem_prefault);
-    memory_record(o, "exit", &now);
+    memory_record(o, "exit", &g->now);
     if (fl_pf.ran) {
         static const char *const modes[] = {"off", "heap", "writable"};
         fl_out_printf(o, "prefault mode=%s pages=%lu bytes=%lu ms=%lu.%03lu error=%s",
@@ -133,25 +162,19 @@ static void write_memory(fl_outbuf_t *o, const fl_block_t *b, size_t n, uint8_t 
                       fl_pf.error ? (strerrorname_np(fl_pf.error) ? strerrorname_np(fl_pf.error) : "error") : "none");
         fl_out_record_end(o);
     }
-    if (fl_proc.gen == 0)
+    if (fl_proc.gen == 0 || !g->cow.valid)
         return;
-    uint64_t *by = fl_arena_map((size_t)nstacks * sizeof *by);
-    fl_cow_t cow;
-    fl_cow_attribute(b, n, fl_proc.gen, by, by ? nstacks : 0, &cow);
-    if (cow.valid) {
-        fl_out_printf(o, "cow shared_pages=%lu copied_pages=%lu", (unsigned long)cow.shared_pages,
-                      (unsigned long)cow.copied_pages);
+    fl_out_printf(o, "cow shared_pages=%lu copied_pages=%lu", (unsigned long)g->cow.shared_pages,
+                  (unsigned long)g->cow.copied_pages);
+    fl_out_record_end(o);
+    for (uint32_t s = 1; g->cowby && s < g->nstacks; s++) {
+        if (!g->cowby[s])
+            continue;
+        fl_report_stack(o, s, written);
+        fl_out_printf(o, "cowsite stack=%u pages=%lu bytes=%lu", s, (unsigned long)g->cowby[s],
+                      (unsigned long)(g->cowby[s] * 4096));
         fl_out_record_end(o);
-        for (uint32_t s = 1; by && s < nstacks; s++) {
-            if (!by[s])
-                continue;
-            fl_report_stack(o, s, written);
-            fl_out_printf(o, "cowsite stack=%u pages=%lu bytes=%lu", s, (unsigned long)by[s],
-                          (unsigned long)(by[s] * 4096));
-            fl_out_record_end(o);
-        }
     }
-    fl_arena_unmap(by, (size_t)nstacks * sizeof *by);
 }
 
 static const char *const kind_names[] = {"live", "direct", "indirect", "orphan", "reachable"};
@@ -184,6 +207,14 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
         fl_log_warn("out of memory while writing the report");
         n = 0;
     }
+    gather_t g = {.b = b, .kind = kind, .n = n, .nstacks = nstacks};
+    if (fl_proc.gen > 0) {
+        g.agg = fl_arena_map((size_t)nstacks * sizeof *g.agg);
+        g.cowby = fl_arena_map((size_t)nstacks * sizeof *g.cowby);
+        g.cowh = fl_cow_begin();
+    }
+    fl_par_run(gather_part, &g);
+    fl_cow_end(g.cowh);
     for (size_t i = 0; i < n; i++) {
         tot_blocks[kind[i]]++;
         tot_bytes[kind[i]] += b[i].size;
@@ -201,8 +232,8 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
         groups[slots[j].idx].blocks++;
         groups[slots[j].idx].bytes += b[i].size;
     }
-    for (size_t g = 0; g < ng; g++) {
-        const fl_group_t *gr = &groups[g];
+    for (size_t k = 0; k < ng; k++) {
+        const fl_group_t *gr = &groups[k];
         fl_report_stack(o, gr->stack, written);
         fl_out_printf(o, "group kind=%s origin=%s stack=%u blocks=%lu bytes=%lu",
                       kind_names[gr->kind], gr->gen < fl_proc.gen ? "inherited" : "own", gr->stack,
@@ -211,9 +242,9 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
             fl_out_printf(o, " from_pid=%d from_gen=%u", (int)ancestor_pid(gr->gen), gr->gen);
         fl_out_record_end(o);
     }
-    if (fl_proc.gen > 0)
-        write_inherited(o, b, kind, n, written, nstacks);
-    write_memory(o, b, n, written, nstacks);
+    if (fl_proc.gen > 0 && g.agg)
+        write_inherited(o, &g, written);
+    write_memory(o, &g, written);
     fl_report_children(o);
     fl_out_printf(o, "summary check=%s", st->checked ? "reachability" : "none");
     static const char *const sk[] = {"live", "direct", "indirect", "orphan", "reachable"};
@@ -233,6 +264,8 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
     fl_arena_unmap(slots, cap * sizeof *slots);
     fl_arena_unmap(groups, (n + 1) * sizeof *groups);
     fl_arena_unmap(written, nstacks / 8 + 1);
+    fl_arena_unmap(g.agg, (size_t)nstacks * sizeof *g.agg);
+    fl_arena_unmap(g.cowby, (size_t)nstacks * sizeof *g.cowby);
     fl_arena_unmap(o, sizeof *o);
 }
 
@@ -240,29 +273,38 @@ bool fl_check_alloc(fl_check_t *c)
 {
     c->cap = fl_table_count() + 16;
     c->blocks = fl_arena_map(c->cap * sizeof *c->blocks);
-    c->work = fl_arena_map(c->cap * sizeof *c->work);
+    c->work = fl_arena_map(2 * c->cap * sizeof *c->work); /* two workers may both push a block */
     c->kinds = fl_arena_map(c->cap);
+    c->pagedir = fl_arena_map((4 * c->cap + 2) * sizeof *c->pagedir);
+    c->work2 = fl_arena_map(2 * c->cap * sizeof *c->work2);
+    c->par_stack = fl_arena_map(FL_PAR_STACK);
     c->n = 0;
-    return c->blocks && c->work && c->kinds;
+    return c->blocks && c->work && c->kinds && c->pagedir && c->work2;
 }
 
 void fl_check_free(fl_check_t *c)
 {
     fl_arena_unmap(c->blocks, c->cap * sizeof *c->blocks);
-    fl_arena_unmap(c->work, c->cap * sizeof *c->work);
+    fl_arena_unmap(c->work, 2 * c->cap * sizeof *c->work);
     fl_arena_unmap(c->kinds, c->cap);
+    fl_arena_unmap(c->pagedir, (4 * c->cap + 2) * sizeof *c->pagedir);
+    fl_arena_unmap(c->work2, 2 * c->cap * sizeof *c->work2);
+    fl_arena_unmap(c->par_stack, FL_PAR_STACK);
 }
 
 /* With the world stopped (or in a snapshot's sweeper): snapshot (in address order), mark, classify. */
+/* The helper thread, if any, starts here and ends with fl_check_write. */
 void fl_check_run(fl_check_t *c)
 {
+    fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap);
     c->n = fl_table_snapshot(c->blocks, c->cap);
-    fl_scan_classify(&c->world, c->blocks, c->n, c->kinds, c->work, &c->st);
+    fl_scan_classify(c);
 }
 
 void fl_check_write(fl_check_t *c, int kind, int status, const char *exec_target)
 {
     write_report(c->blocks, c->kinds, c->n, kind, status, exec_target, &c->st);
+    fl_par_end();
 }
 
 void fl_finish(int kind, int status, const char *exec_target)

@@ -50,6 +50,7 @@ typedef struct fl_options {
     bool scan_mappings;
     int signal;        /* 0: off */
     bool reachable;    /* list reachable groups too */
+    int check_threads; /* 0: auto, 1, 2 */
     bool help;
 } fl_options_t;
 extern fl_options_t fl_opt;
@@ -302,13 +303,30 @@ void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st);
 void fl_world_resume(fl_world_t *w);
 void fl_scan_warn(fl_scan_stats_t *st, const char *msg);
 
+/* ---- par.c: a second worker for the exit check ---- */
+#define FL_PAR_MIN_BLOCKS 65536
+#define FL_PAR_STACK (256u << 10)
+typedef void (*fl_par_fn)(void *arg, unsigned worker, unsigned nworkers);
+/* With the world stopped: starts a helper thread on stack (FL_PAR_STACK bytes) when
+ * FORKLEAK_CHECK_THREADS and the machine allow. Returns the number of workers (1 or 2). */
+unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks);
+unsigned fl_par_workers(void);
+/* Runs fn(arg, w, nworkers) on every worker w (0 is the caller); returns when all are done. */
+void fl_par_run(fl_par_fn fn, void *arg);
+/* Ends the helper; returns once it is gone. */
+void fl_par_end(void);
+/* pread that never sets errno: what the helper may call. */
+long fl_raw_pread(int fd, void *buf, size_t n, off_t off);
+void fl_raw_yield(void);
+
 /* ---- scan.c: roots, mark, classify ---- */
 /* Must run before fl_world_stop: uses dl_iterate_phdr and libunwind, which take loader locks a
  * stopped thread could hold. boundary: the entry point whose caller's frame is the lowest live
  * one (libc's exit, or our _exit wrapper); 0 for "the current frame". */
 void fl_scan_prepare(uintptr_t boundary);
-void fl_scan_classify(fl_world_t *w, fl_block_t *blocks, size_t n, uint8_t *kind, uint32_t *work,
-                      fl_scan_stats_t *st);
+struct fl_check;
+/* Marks c->blocks[0 .. c->n) (sorted by address) and sets c->kinds. */
+void fl_scan_classify(struct fl_check *c);
 extern bool fl_main_thread_gone;
 void fl_scan_init(void);
 void fl_scan_set_self(pid_t tid, uintptr_t sp, const uintptr_t *regs, int nregs);
@@ -363,8 +381,13 @@ extern bool fl_heapmap_on;
 void fl_mem_read(fl_mem_t *m, bool quick);
 void fl_heapmap_mark(uintptr_t addr, size_t size);
 void fl_prefault_run(void);
-void fl_cow_attribute(const fl_block_t *b, size_t n, uint32_t gen, uint64_t *pages_by_stack,
-                      uint32_t nstacks, fl_cow_t *out);
+/* Opens and maps what fl_cow_attribute needs (NULL if it cannot: the figures are then invalid);
+ * fl_cow_end releases it. fl_cow_attribute itself never allocates or sets errno (the exit
+ * check's helper thread runs it). */
+void *fl_cow_begin(void);
+void fl_cow_end(void *h);
+void fl_cow_attribute(void *h, const fl_block_t *b, size_t n, uint32_t gen,
+                      uint64_t *pages_by_stack, uint32_t nstacks, fl_cow_t *out);
 
 /* ---- exec.c ---- */
 void fl_exec_strip_preload(void);
@@ -387,6 +410,9 @@ typedef struct fl_check {
     uint32_t *work;
     uint8_t *kinds;
     size_t cap, n;
+    uint32_t *work2;   /* the second worker's mark stack */
+    uint32_t *pagedir; /* 4 * cap + 2 entries, touched only when the heap is that dense */
+    void *par_stack;   /* the second worker's own stack (FL_PAR_STACK) */
     fl_scan_stats_t st;
     fl_world_t world;
 } fl_check_t;

@@ -135,6 +135,8 @@ static void apply(size_t i, const char *v)
             fl_opt.prefault = k;
         else if (strcmp(d->name, "PREFAULT_IN") == 0)
             fl_opt.prefault_in = k;
+        else if (strcmp(d->name, "CHECK_THREADS") == 0)
+            fl_opt.check_threads = k;
         else
             fl_opt.inherited = k;
         return;

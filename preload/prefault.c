@@ -260,7 +260,7 @@ static bool pm_get(pmwin_t *w, uint64_t page, uint64_t *out)
         return true;
     }
     if (page < w->first || page >= w->first + w->n) {
-        ssize_t r = pread(w->fd, w->e, sizeof w->e, (off_t)(page * 8));
+        long r = fl_raw_pread(w->fd, w->e, sizeof w->e, (off_t)(page * 8));
         if (r <= 0)
             return false;
         w->first = page;
@@ -270,18 +270,35 @@ static bool pm_get(pmwin_t *w, uint64_t page, uint64_t *out)
     return true;
 }
 
-void fl_cow_attribute(const fl_block_t *b, size_t n, uint32_t gen, uint64_t *pages_by_stack,
-                      uint32_t nstacks, fl_cow_t *out)
+void *fl_cow_begin(void)
 {
-    memset(out, 0, sizeof *out);
     pmwin_t *w = fl_arena_map(sizeof *w);
     if (!w)
-        return;
+        return NULL;
     w->fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (w->fd < 0) {
         fl_arena_unmap(w, sizeof *w);
-        return;
+        return NULL;
     }
+    return w;
+}
+
+void fl_cow_end(void *h)
+{
+    pmwin_t *w = h;
+    if (!w)
+        return;
+    close(w->fd);
+    fl_arena_unmap(w, sizeof *w);
+}
+
+void fl_cow_attribute(void *h, const fl_block_t *b, size_t n, uint32_t gen,
+                      uint64_t *pages_by_stack, uint32_t nstacks, fl_cow_t *out)
+{
+    pmwin_t *w = h;
+    memset(out, 0, sizeof *out);
+    if (!w)
+        return;
     out->valid = true;
     uint64_t last = 0;
     for (size_t i = 0; i < n; i++) {
@@ -306,6 +323,4 @@ void fl_cow_attribute(const fl_block_t *b, size_t n, uint32_t gen, uint64_t *pag
             }
         }
     }
-    close(w->fd);
-    fl_arena_unmap(w, sizeof *w);
 }

@@ -18,10 +18,18 @@
  * word1: requested size (low 32 bits) | stack id << 32. */
 typedef struct slot { uint64_t w0, w1; } slot_t;
 
+/* A shard also counts its records per 2 MiB region, for the few regions it holds at once (a heap
+ * of 2 GiB puts 4 in each), in the cache line of its lock: the exit check's sorted snapshot then
+ * knows where each region goes without reading the table twice. A shard that ever held more
+ * regions at once is marked and counted by reading it. */
+#define SHARD_REGIONS 4
 typedef struct shard {
     fl_lock_t lock;
     uint32_t count, mask; /* records; slots - 1 (a multiple of 4, not necessarily of 2) */
     slot_t *slots;
+    uint32_t rkey[SHARD_REGIONS]; /* region (address >> 21) + 1 */
+    uint32_t rcount[SHARD_REGIONS];
+    bool roverflow;
 } __attribute__((aligned(64))) shard_t;
 
 static shard_t shards[NSHARDS];
@@ -214,6 +222,33 @@ static inline uint32_t probe(const shard_t *s, uintptr_t addr, bool *found)
     }
 }
 
+static inline void region_add(shard_t *s, uintptr_t addr)
+{
+    uint32_t r = (uint32_t)(((uint64_t)addr & ADDR_MASK) >> 21) + 1;
+    for (int k = 0; k < SHARD_REGIONS; k++)
+        if (s->rkey[k] == r) {
+            s->rcount[k]++;
+            return;
+        }
+    for (int k = 0; k < SHARD_REGIONS; k++)
+        if (s->rcount[k] == 0) {
+            s->rkey[k] = r;
+            s->rcount[k] = 1;
+            return;
+        }
+    s->roverflow = true;
+}
+
+static inline void region_remove(shard_t *s, uintptr_t addr)
+{
+    uint32_t r = (uint32_t)(((uint64_t)addr & ADDR_MASK) >> 21) + 1;
+    for (int k = 0; k < SHARD_REGIONS; k++)
+        if (s->rkey[k] == r && s->rcount[k]) {
+            s->rcount[k]--;
+            return;
+        }
+}
+
 void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
 {
     shard_t *s = shard_of(addr);
@@ -232,8 +267,10 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
     }
     bool found;
     uint32_t i = probe(s, addr, &found);
-    if (!found) /* else a free we never saw (freed through a path we do not wrap): replace */
+    if (!found) { /* else a free we never saw (freed through a path we do not wrap): replace */
         s->count++;
+        region_add(s, addr);
+    }
     s->slots[i].w0 = w0;
     s->slots[i].w1 = w1;
     shard_unlock(s, locked);
@@ -275,6 +312,7 @@ bool fl_table_remove(uintptr_t addr, fl_block_t *out)
     s->slots[i].w0 = 0;
     s->slots[i].w1 = 0;
     s->count--;
+    region_remove(s, addr);
     shard_unlock(s, locked);
     if (out) {
         decode(victim, out);
@@ -448,85 +486,159 @@ static void sort_keys(uint64_t *k, size_t n, uint64_t *tmp)
         memcpy(k, src, n * sizeof *k);
 }
 
+/* The passes over the table are split between the check's workers by shard (a region's records
+ * are all in one shard, so each worker has regions of its own and a region map of its own). */
+typedef struct snapjob {
+    int pass;
+    unsigned bits;
+    uint64_t mask;
+    rent_t *map[2];
+    uint64_t *keys[2]; /* each worker's regions, as met */
+    size_t nk[2];
+    const uint64_t *sorted; /* every region, in address order */
+    size_t nsorted;
+    fl_block_t *out, *tmp[2];
+} snapjob_t;
+
+static unsigned owner_of_shard(int k, unsigned nworkers)
+{
+    return (unsigned)k % nworkers;
+}
+
+static unsigned owner_of_key(uint64_t key, unsigned nworkers)
+{
+    uintptr_t addr = (uintptr_t)(key - 1) << REGION_SHIFT;
+    return owner_of_shard((int)(shard_of(addr) - shards), nworkers);
+}
+
+static void snap_pass(void *arg, unsigned w, unsigned nw)
+{
+    snapjob_t *j = arg;
+    rent_t *map = j->map[w];
+    unsigned shift = 64 - j->bits;
+    if (j->pass == 2) { /* 4. each region in order; its end is where the next one starts */
+        for (size_t i = w; i < j->nsorted; i += nw) {
+            size_t lo = i ? region_slot(j->map[owner_of_key(j->sorted[i - 1], nw)], j->mask, shift,
+                                        j->sorted[i - 1])->count
+                          : 0;
+            size_t hi = region_slot(j->map[owner_of_key(j->sorted[i], nw)], j->mask, shift,
+                                    j->sorted[i])->count;
+            sort_region(j->out + lo, hi - lo, j->tmp[w]);
+        }
+        return;
+    }
+    for (int k = 0; k < NSHARDS; k++) {
+        if (owner_of_shard(k, nw) != w)
+            continue;
+        const shard_t *sh = &shards[k];
+        uint64_t last_key = 0;
+        rent_t *r = NULL;
+        if (j->pass == 0 && !sh->roverflow) { /* 1. records per region: the shard knows them */
+            for (int q = 0; q < SHARD_REGIONS; q++) {
+                if (!sh->rcount[q])
+                    continue;
+                uint64_t key = sh->rkey[q];
+                r = region_slot(map, j->mask, shift, key);
+                if (!r->key) {
+                    r->key = key;
+                    j->keys[w][j->nk[w]++] = key;
+                }
+                r->count += sh->rcount[q];
+            }
+            continue;
+        }
+        for (uint32_t i = 0; sh->slots && i <= sh->mask; i++) {
+            uint64_t wd = sh->slots[i].w0;
+            if (!wd)
+                continue;
+            uint64_t key = ((wd & ADDR_MASK) >> REGION_SHIFT) + 1;
+            if (key != last_key) { /* a shard holds a region or two, mostly */
+                r = region_slot(map, j->mask, shift, key);
+                last_key = key;
+            }
+            if (j->pass == 0) { /* 1. records per region; the regions as they are met */
+                if (!r->key) {
+                    r->key = key;
+                    j->keys[w][j->nk[w]++] = key;
+                }
+                r->count++;
+            } else { /* 3. each record to its region's place */
+                decode_full(sh->slots[i], &j->out[r->count++]);
+            }
+        }
+    }
+}
+
 size_t fl_table_snapshot(fl_block_t *out, size_t cap)
 {
     size_t total = 0;
     for (int k = 0; k < NSHARDS; k++)
         total += shards[k].count;
-    unsigned bits = 4;
-    while ((1ull << bits) < 2 * (uint64_t)total + 16)
-        bits++;
-    uint64_t mask = (1ull << bits) - 1;
-    size_t map_size = sizeof(rent_t) << bits;
     if (total == 0)
         return 0;
-    rent_t *map = total <= cap ? scratch_map(map_size) : NULL;
-    if (!map)
+    if (total > cap)
         return snapshot_in_place(out, cap);
-
-    /* 1. Records per region; the regions as they are met (the map is sparse: never scanned). */
-    size_t keys_size = 2 * (total + 1) * sizeof(uint64_t);
+    unsigned nw = fl_par_workers() > 1 ? 2 : 1;
+    snapjob_t j;
+    memset(&j, 0, sizeof j);
+    j.bits = 4;
+    while ((1ull << j.bits) < 2 * (uint64_t)total + 16)
+        j.bits++;
+    j.mask = (1ull << j.bits) - 1;
+    j.out = out;
+    /* The maps are sized for the worst case (a region per record) but sparse: only the pages
+     * their regions hash to are ever touched. */
+    size_t map_size = sizeof(rent_t) << j.bits;
+    size_t keys_size = (nw + 1) * (total + 1) * sizeof(uint64_t);
     uint64_t *keys = scratch_map(keys_size);
-    if (!keys) {
-        munmap(map, map_size);
-        return snapshot_in_place(out, cap);
+    bool ok = keys != NULL;
+    for (unsigned w = 0; w < nw; w++) {
+        j.map[w] = ok ? scratch_map(map_size) : NULL;
+        ok = ok && j.map[w];
+        j.keys[w] = keys ? keys + w * (total + 1) : NULL;
     }
-    size_t nk = 0, biggest = 0;
-    for (int k = 0; k < NSHARDS; k++) {
-        const shard_t *s = &shards[k];
-        for (uint32_t i = 0; s->slots && i <= s->mask; i++) {
-            uint64_t w = s->slots[i].w0;
-            if (!w)
-                continue;
-            uint64_t key = ((w & ADDR_MASK) >> REGION_SHIFT) + 1;
-            rent_t *r = region_slot(map, mask, 64 - bits, key);
-            if (!r->key) {
-                r->key = key;
-                keys[nk++] = key;
-            }
-            r->count++;
+    size_t biggest = 0, at = 0, tmp_size = 0;
+    if (ok) {
+        fl_par_run(snap_pass, &j);
+        /* 2. Regions in address order, each one's place in the output. */
+        uint64_t *all = keys, *sort_tmp = keys + nw * (total + 1);
+        size_t nk = j.nk[0];
+        if (nw > 1) {
+            memmove(all + nk, j.keys[1], j.nk[1] * sizeof *all);
+            nk += j.nk[1];
+        }
+        sort_keys(all, nk, sort_tmp);
+        for (size_t i = 0; i < nk; i++) {
+            rent_t *r = region_slot(j.map[owner_of_key(all[i], nw)], j.mask, 64 - j.bits, all[i]);
+            size_t c = r->count;
+            if (c > biggest)
+                biggest = c;
+            r->count = at;
+            at += c;
+        }
+        j.sorted = all;
+        j.nsorted = nk;
+        tmp_size = biggest * sizeof(fl_block_t);
+        for (unsigned w = 0; w < nw; w++) {
+            j.tmp[w] = ok ? scratch_map(tmp_size) : NULL;
+            ok = ok && j.tmp[w];
         }
     }
-    /* 2. Regions in address order, each one's place in the output. */
-    sort_keys(keys, nk, keys + total + 1);
-    size_t at = 0;
-    for (size_t i = 0; i < nk; i++) {
-        rent_t *r = region_slot(map, mask, 64 - bits, keys[i]);
-        size_t c = r->count;
-        if (c > biggest)
-            biggest = c;
-        r->count = at;
-        at += c;
+    if (ok) {
+        j.pass = 1;
+        fl_par_run(snap_pass, &j);
+        j.pass = 2;
+        fl_par_run(snap_pass, &j);
     }
-    size_t tmp_size = biggest * sizeof(fl_block_t);
-    fl_block_t *tmp = scratch_map(tmp_size);
-    if (!tmp) {
+    for (unsigned w = 0; w < nw; w++) {
+        if (j.tmp[w])
+            munmap(j.tmp[w], tmp_size);
+        if (j.map[w])
+            munmap(j.map[w], map_size);
+    }
+    if (keys)
         munmap(keys, keys_size);
-        munmap(map, map_size);
-        return snapshot_in_place(out, cap);
-    }
-    /* 3. Each record to its region's place. */
-    for (int k = 0; k < NSHARDS; k++) {
-        const shard_t *s = &shards[k];
-        for (uint32_t i = 0; s->slots && i <= s->mask; i++) {
-            uint64_t w = s->slots[i].w0;
-            if (!w)
-                continue;
-            rent_t *r = region_slot(map, mask, 64 - bits, ((w & ADDR_MASK) >> REGION_SHIFT) + 1);
-            decode_full(s->slots[i], &out[r->count++]);
-        }
-    }
-    /* 4. Each region in order. Its end is where the next one starts. */
-    size_t lo = 0;
-    for (size_t i = 0; i < nk; i++) {
-        size_t hi = region_slot(map, mask, 64 - bits, keys[i])->count;
-        sort_region(out + lo, hi - lo, tmp);
-        lo = hi;
-    }
-    munmap(tmp, tmp_size);
-    munmap(keys, keys_size);
-    munmap(map, map_size);
-    return total;
+    return ok ? total : snapshot_in_place(out, cap);
 }
 
 void fl_table_lock_all(void)

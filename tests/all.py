@@ -17,6 +17,10 @@ SUITES = [
     ("unit", [MAKE, "-s", "--no-print-directory", "unit"]),
     ("unwind", [MAKE, "-s", "--no-print-directory", "test-unwind"]),
     ("cases", [MAKE, "-s", "--no-print-directory", "cases"]),
+    # the same cases with the exit check on two threads however small the heap (parallel marking,
+    # snapshot and report gathering must find exactly what one thread finds)
+    ("cases-2threads", [MAKE, "-s", "--no-print-directory", "cases",
+                        "TESTFLAGS=--env FORKLEAK_CHECK_THREADS=2"]),
     ("tool", [MAKE, "-s", "--no-print-directory", "tool-test"]),
     ("examples", [MAKE, "-s", "--no-print-directory", "examples-test"]),
     ("e2e", ["/usr/bin/python3", "tests/e2e/e2e.py"]),

@@ -825,6 +825,9 @@ def run_once(t, exe, opts, rep):
         os.makedirs(d)
     r.outdir = out
     env = base_env()
+    for kv in opts.env:
+        k, _, v = kv.partition("=")
+        env[k] = v
     argv = ([t.mode] if t.mode is not None else []) + t.args
     if t.kind == "unit":
         env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
@@ -942,6 +945,8 @@ def main():
     ap.add_argument("--opt", default="-O1", help="optimisation flag for the cases (default -O1; a "
                     "case's own CFLAGS still win)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each test's time")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="add to every case's environment (a case's own ENV wins)")
     ap.add_argument("--tool", default=os.environ.get("FL_TEST_TOOL",
                                                      os.path.join(ROOT, "build", "bin", "forkleak")))
     ap.add_argument("--lib", default=os.environ.get("FL_TEST_LIB",

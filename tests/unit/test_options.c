@@ -97,6 +97,7 @@ static void test_defaults(void)
     ASSERT_TRUE(fl_opt.scan_mappings);
     ASSERT_EQ(fl_opt.signal, 0);
     ASSERT_FALSE(fl_opt.reachable);
+    ASSERT_EQ(fl_opt.check_threads, 0); /* auto */
     ASSERT_FALSE(fl_opt.help);
     char buf[512];
     fl_options_describe(buf, sizeof buf);
@@ -121,6 +122,12 @@ static void test_accepted_values(void)
     ASSERT_EQ(fl_opt.prefault_in, FL_PREFAULT_IN_BOTH);
     parse_with("FORKLEAK_INHERITED", "full");
     ASSERT_EQ(fl_opt.inherited, FL_INHERITED_FULL);
+    parse_with("FORKLEAK_CHECK_THREADS", "1");
+    ASSERT_EQ(fl_opt.check_threads, 1);
+    parse_with("FORKLEAK_CHECK_THREADS", "2");
+    ASSERT_EQ(fl_opt.check_threads, 2);
+    parse_with("FORKLEAK_CHECK_THREADS", "auto");
+    ASSERT_EQ(fl_opt.check_threads, 0);
     static const char *const no[] = {"no", "NO", "0", "false", "off", "Off"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         ASSERT_CTX("SCAN_MAPPINGS=%s", no[i]);
@@ -176,6 +183,8 @@ static void test_rejected_values(void)
     expect_rejected("FORKLEAK_PREFAULT", "", "off,heap,writable");
     expect_rejected("FORKLEAK_PREFAULT_IN", "neither", "child,parent,both");
     expect_rejected("FORKLEAK_INHERITED", "all", "summary,full");
+    expect_rejected("FORKLEAK_CHECK_THREADS", "3", "auto,1,2");
+    expect_rejected("FORKLEAK_CHECK_THREADS", "0", "auto,1,2");
     expect_rejected("FORKLEAK_SCAN_MAPPINGS", "maybe", "yes");
     expect_rejected("FORKLEAK_FOLLOW_EXEC", "2", "yes");
     expect_rejected("FORKLEAK_REACHABLE", "", "yes");
@@ -214,7 +223,7 @@ static void test_help_table(void)
     ASSERT_EQ(o.status, 0);
     static const char *const names[] = {"DIR", "DEPTH", "PREFAULT", "PREFAULT_IN", "FOLLOW_EXEC",
                                         "INHERITED", "SCAN_MAPPINGS", "SIGNAL", "REACHABLE",
-                                        "HELP", "SUPPRESSIONS", "LIB"};
+                                        "CHECK_THREADS", "HELP", "SUPPRESSIONS", "LIB"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char line[64];
         snprintf(line, sizeof line, "\n  FORKLEAK_%s  default '", names[i]);

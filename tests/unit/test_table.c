@@ -1,9 +1,10 @@
 /* test_table.c — the live-block table (preload/table.c, included here for white-box checks of its
  * shards): insert/remove/lookup, replacement, growth, backward-shift deletion against a reference
  * model over 100k random operations (with the linear-probing invariant checked on every shard),
- * clusters that wrap around the end of a shard, sizes of 4 GiB and more, generations, snapshot,
+ * clusters that wrap around the end of a shard, sizes of 4 GiB and more, generations, the sorted
+ * snapshot (on one worker and on two: preload/par.c) and the shards' counts per region behind it,
  * and threads inserting and removing at once. */
-// LINK: preload/arena.c preload/threads.c preload/log.c
+// LINK: preload/arena.c preload/threads.c preload/log.c preload/par.c preload/options.c
 #include "../../preload/table.c"
 
 #include <pthread.h>
@@ -28,6 +29,9 @@ static void clear_table(void)
             fl_arena_free(s->slots, (size_t)(s->mask + 1) * sizeof(slot_t));
         s->slots = NULL;
         s->count = 0;
+        memset(s->rkey, 0, sizeof s->rkey);
+        memset(s->rcount, 0, sizeof s->rcount);
+        s->roverflow = false;
         s->mask = 0;
     }
     memset(big, 0, sizeof big);
@@ -58,6 +62,22 @@ static void check_invariants(void)
             ASSERT_EQ(got.gen, want.gen);
         }
         ASSERT_EQ(used, s->count);
+        if (s->roverflow)
+            continue;
+        /* Its counts per region are exact: each listed region's records, and no others. */
+        uint32_t listed = 0;
+        for (int q = 0; q < SHARD_REGIONS; q++) {
+            if (!s->rcount[q])
+                continue;
+            uint32_t have = 0;
+            for (uint32_t i = 0; i <= s->mask; i++)
+                if (s->slots[i].w0 && ((s->slots[i].w0 & ADDR_MASK) >> 21) + 1 == s->rkey[q])
+                    have++;
+            ASSERT_CTX("shard %d region %u", k, s->rkey[q]);
+            ASSERT_EQ(have, s->rcount[q]);
+            listed += have;
+        }
+        ASSERT_EQ(listed, s->count);
     }
 }
 
@@ -226,14 +246,30 @@ static int cmp_block(const void *x, const void *y)
     return a->addr < b->addr ? -1 : a->addr > b->addr;
 }
 
-static void compare_snapshot(size_t nlive)
+static fl_block_t snap[UNIVERSE + 16];
+
+/* The snapshot, on one worker or on two; it must be in address order on its own. */
+static size_t take_snapshot(bool two)
 {
-    static fl_block_t snap[UNIVERSE + 16];
+    static char *stack;
+    if (!stack)
+        stack = mmap(NULL, FL_PAR_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    fl_opt.check_threads = 2;
     fl_table_lock_all();
+    if (two)
+        ASSERT_EQ(fl_par_begin(stack, FL_PAR_STACK, 1), 2);
     size_t n = fl_table_snapshot(snap, UNIVERSE + 16);
+    fl_par_end();
     fl_table_unlock_all();
+    for (size_t i = 1; i < n; i++)
+        ASSERT_TRUE(snap[i - 1].addr < snap[i].addr);
+    return n;
+}
+
+static void compare_snapshot_on(size_t nlive, bool two)
+{
+    size_t n = take_snapshot(two);
     ASSERT_EQ(n, nlive);
-    qsort(snap, n, sizeof snap[0], cmp_block);
     size_t j = 0;
     for (size_t i = 0; i < UNIVERSE; i++) {
         if (!model[i].live)
@@ -244,6 +280,12 @@ static void compare_snapshot(size_t nlive)
         ASSERT_EQ(snap[j].gen, model[i].gen);
         j++;
     }
+}
+
+static void compare_snapshot(size_t nlive)
+{
+    compare_snapshot_on(nlive, false);
+    compare_snapshot_on(nlive, true);
 }
 
 static int cmp_uptr(const void *x, const void *y)
@@ -423,6 +465,57 @@ static void test_threads(void)
     clear_table();
 }
 
+/* A heap-like table: 40 000 blocks over 12 regions of 2 MiB. No shard holds more than a few, so
+ * each knows its counts per region (checked by check_invariants) and the snapshot reads the
+ * table once. Regions emptied and filled again reuse their entries; a shard given more regions
+ * than it can list falls back to counting, and the snapshot is still exact. */
+static void test_region_counts(void)
+{
+    clear_table();
+    memset(model, 0, sizeof model);
+    for (size_t i = 0; i < UNIVERSE; i++)
+        uaddr[i] = 0x555555400000ull + i * 624; /* 24 MiB in all */
+    size_t nlive = 0;
+    for (size_t i = 0; i < UNIVERSE; i++) {
+        model[i] = (model_t){true, 100 + i % 500, (uint32_t)i % 7, 0};
+        fl_table_insert(uaddr[i], model[i].size, model[i].stack, 0);
+        nlive++;
+    }
+    int overflowed = 0;
+    for (int k = 0; k < NSHARDS; k++)
+        overflowed += shards[k].roverflow;
+    ASSERT_EQ(overflowed, 0);
+    check_invariants();
+    compare_snapshot(nlive);
+    /* Empty the first 4 MiB, then fill them again. */
+    for (size_t i = 0; i < UNIVERSE && uaddr[i] < 0x555555800000ull; i++) {
+        ASSERT_TRUE(fl_table_remove(uaddr[i], NULL));
+        model[i].live = false;
+        nlive--;
+    }
+    check_invariants();
+    compare_snapshot(nlive);
+    for (size_t i = 0; i < UNIVERSE && uaddr[i] < 0x555555800000ull; i++) {
+        fl_table_insert(uaddr[i], model[i].size, model[i].stack, 0);
+        model[i].live = true;
+        nlive++;
+    }
+    check_invariants();
+    compare_snapshot(nlive);
+    /* One shard given more regions than it lists: addresses 2 MiB apart that hash to it. */
+    shard_t *target = shard_of(0x600000000000ull);
+    size_t added = 0;
+    for (uintptr_t a = 0x600000000000ull; added < SHARD_REGIONS + 2; a += 1u << 21)
+        if (shard_of(a) == target) {
+            fl_table_insert(a, 64, 9, 0);
+            added++;
+        }
+    ASSERT_TRUE(target->roverflow);
+    ASSERT_EQ(take_snapshot(false), nlive + added);
+    ASSERT_EQ(take_snapshot(true), nlive + added);
+    check_invariants();
+}
+
 int main(void)
 {
     RUN_TEST(test_basic);
@@ -430,6 +523,7 @@ int main(void)
     RUN_TEST(test_growth);
     RUN_TEST(test_wraparound_cluster);
     RUN_TEST(test_random_vs_model);
+    RUN_TEST(test_region_counts);
     RUN_TEST(test_big_sizes);
     RUN_TEST(test_generations);
     RUN_TEST(test_threads);

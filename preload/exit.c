@@ -52,7 +52,7 @@ typedef struct inh { uint64_t live_blocks, live_bytes, leaked_blocks, leaked_byt
  * and a child's inheritance per stack on the caller, the pages it copied (a pagemap walk) on the
  * helper. The helper's part never allocates and never sets errno. */
 typedef struct gather {
-    const fl_block_t *b;
+    const fl_snap_t *b;
     const uint8_t *kind;
     size_t n;
     uint32_t nstacks;
@@ -66,15 +66,15 @@ typedef struct gather {
 static void gather_inherited(gather_t *g)
 {
     for (size_t i = 0; i < g->n; i++) {
-        const fl_block_t *b = &g->b[i];
-        if (b->gen >= fl_proc.gen || b->stack >= g->nstacks)
+        const fl_snap_t *b = &g->b[i];
+        if (fl_snap_gen(b) >= fl_proc.gen || b->stack >= g->nstacks)
             continue;
         inh_t *a = &g->agg[b->stack];
         a->live_blocks++;
-        a->live_bytes += b->size;
+        a->live_bytes += fl_snap_size(b);
         if (g->kind[i] == FL_KIND_DIRECT || g->kind[i] == FL_KIND_INDIRECT) {
             a->leaked_blocks++;
-            a->leaked_bytes += b->size;
+            a->leaked_bytes += fl_snap_size(b);
         }
     }
 }
@@ -99,12 +99,12 @@ static void write_inherited(fl_outbuf_t *o, const gather_t *g, uint8_t *written)
     static const char *const names[] = {"live", "direct", "indirect", "orphan", "reachable"};
     if (fl_opt.inherited == FL_INHERITED_FULL)
         for (size_t i = 0; i < g->n; i++) {
-            const fl_block_t *b = &g->b[i];
-            if (b->gen >= fl_proc.gen)
+            const fl_snap_t *b = &g->b[i];
+            if (fl_snap_gen(b) >= fl_proc.gen)
                 continue;
             fl_report_stack(o, b->stack, written);
-            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s", (void *)b->addr,
-                          (unsigned long)b->size, b->stack, b->gen, names[g->kind[i]]);
+            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s", (void *)fl_snap_addr(b),
+                          (unsigned long)fl_snap_size(b), b->stack, fl_snap_gen(b), names[g->kind[i]]);
             fl_out_record_end(o);
         }
     for (uint32_t s = 1; s < g->nstacks; s++) {
@@ -179,7 +179,7 @@ static void write_memory(fl_outbuf_t *o, const gather_t *g, uint8_t *written)
 
 static const char *const kind_names[] = {"live", "direct", "indirect", "orphan", "reachable"};
 
-static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int exit_kind,
+static void write_report(const fl_snap_t *b, const uint8_t *kind, size_t n, int exit_kind,
                          int status, const char *exec_target, const fl_scan_stats_t *st)
 {
     fl_outbuf_t *o = fl_arena_map(sizeof *o);
@@ -217,20 +217,20 @@ static void write_report(const fl_block_t *b, const uint8_t *kind, size_t n, int
     fl_cow_end(g.cowh);
     for (size_t i = 0; i < n; i++) {
         tot_blocks[kind[i]]++;
-        tot_bytes[kind[i]] += b[i].size;
+        tot_bytes[kind[i]] += fl_snap_size(&b[i]);
         if (kind[i] == FL_KIND_REACHABLE && !fl_opt.reachable)
             continue;
-        uint64_t k = gkey(kind[i], b[i].gen, b[i].stack);
+        uint64_t k = gkey(kind[i], fl_snap_gen(&b[i]), b[i].stack);
         size_t j = (size_t)((k * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
         while (slots[j].key && slots[j].key != k + 1)
             j = (j + 1) & (cap - 1);
         if (!slots[j].key) {
             slots[j].key = k + 1;
             slots[j].idx = (uint32_t)ng;
-            groups[ng++] = (fl_group_t){b[i].stack, b[i].gen, kind[i], 0, 0};
+            groups[ng++] = (fl_group_t){b[i].stack, fl_snap_gen(&b[i]), kind[i], 0, 0};
         }
         groups[slots[j].idx].blocks++;
-        groups[slots[j].idx].bytes += b[i].size;
+        groups[slots[j].idx].bytes += fl_snap_size(&b[i]);
     }
     for (size_t k = 0; k < ng; k++) {
         const fl_group_t *gr = &groups[k];

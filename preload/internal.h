@@ -134,6 +134,26 @@ typedef struct fl_block {
     uint32_t stack;
     uint32_t gen;
 } fl_block_t;
+/* A record as the exit check's snapshot holds it: the table's own 16 bytes. */
+typedef struct fl_snap {
+    uint64_t w0;   /* address (low 48 bits) | generation << 48 */
+    uint32_t size; /* 0xffffffff: 4 GiB or more, the real size kept aside */
+    uint32_t stack;
+} fl_snap_t;
+#define FL_ADDR_MASK ((1ull << 48) - 1)
+uint64_t fl_table_snap_big_size(uintptr_t addr);
+static inline uintptr_t fl_snap_addr(const fl_snap_t *b)
+{
+    return (uintptr_t)(b->w0 & FL_ADDR_MASK);
+}
+static inline uint32_t fl_snap_gen(const fl_snap_t *b)
+{
+    return (uint32_t)(b->w0 >> 48);
+}
+static inline uint64_t fl_snap_size(const fl_snap_t *b)
+{
+    return FL_LIKELY(b->size != 0xffffffffu) ? b->size : fl_table_snap_big_size(fl_snap_addr(b));
+}
 void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen);
 /* Removes the record; returns false if addr was not tracked. Fills *out when non-NULL. */
 bool fl_table_remove(uintptr_t addr, fl_block_t *out);
@@ -143,7 +163,7 @@ void fl_table_prefetch(uintptr_t addr);
 size_t fl_table_count(void);
 /* Copies every record into out (capacity cap), in address order; returns the number copied.
  * Caller holds the locks (fl_table_lock_all) or has stopped the world. */
-size_t fl_table_snapshot(fl_block_t *out, size_t cap);
+size_t fl_table_snapshot(fl_snap_t *out, size_t cap);
 void fl_table_lock_all(void);
 void fl_table_unlock_all(void);
 size_t fl_table_metadata_bytes(void);
@@ -386,7 +406,7 @@ void fl_prefault_run(void);
  * check's helper thread runs it). */
 void *fl_cow_begin(void);
 void fl_cow_end(void *h);
-void fl_cow_attribute(void *h, const fl_block_t *b, size_t n, uint32_t gen,
+void fl_cow_attribute(void *h, const fl_snap_t *b, size_t n, uint32_t gen,
                       uint64_t *pages_by_stack, uint32_t nstacks, fl_cow_t *out);
 
 /* ---- exec.c ---- */
@@ -406,7 +426,7 @@ void fl_finish(int kind, int status, const char *exec_target);
 void fl_exit_after_fork_child(void);
 /* The scan-and-write steps shared by exit and snapshots. */
 typedef struct fl_check {
-    fl_block_t *blocks;
+    fl_snap_t *blocks;
     uint32_t *work;
     uint8_t *kinds;
     size_t cap, n;

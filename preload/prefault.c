@@ -292,7 +292,7 @@ void fl_cow_end(void *h)
     fl_arena_unmap(w, sizeof *w);
 }
 
-void fl_cow_attribute(void *h, const fl_block_t *b, size_t n, uint32_t gen,
+void fl_cow_attribute(void *h, const fl_snap_t *b, size_t n, uint32_t gen,
                       uint64_t *pages_by_stack, uint32_t nstacks, fl_cow_t *out)
 {
     pmwin_t *w = h;
@@ -302,9 +302,9 @@ void fl_cow_attribute(void *h, const fl_block_t *b, size_t n, uint32_t gen,
     out->valid = true;
     uint64_t last = 0;
     for (size_t i = 0; i < n; i++) {
-        if (b[i].gen >= gen || b[i].size == 0)
+        if (fl_snap_gen(&b[i]) >= gen || fl_snap_size(&b[i]) == 0)
             continue;
-        uint64_t p = b[i].addr >> 12, e = (b[i].addr + b[i].size - 1) >> 12;
+        uint64_t p = fl_snap_addr(&b[i]) >> 12, e = (fl_snap_addr(&b[i]) + fl_snap_size(&b[i]) - 1) >> 12;
         if (p <= last && last)
             p = last + 1; /* a page shared by neighbours counts once, for the first block */
         for (; p <= e; p++) {

@@ -280,7 +280,7 @@ static void find_main_tls(void)
 
 /* ---- marking ---- */
 typedef struct ctx {
-    const fl_block_t *b;
+    const fl_snap_t *b;
     size_t n;
     uint8_t *kind;
     uint32_t *stack;
@@ -301,14 +301,14 @@ typedef struct ctx {
  * a block lies inside the block's last 8 requested bytes when its size is 1..8 mod 16 (the next
  * chunk's prev_size field is usable by the block): such a pointer is the allocator's, not the
  * program's, and must not keep the block alive. */
-static inline bool glibc_next_header(const fl_block_t *b, uintptr_t v)
+static inline bool glibc_next_header(const fl_snap_t *b, uintptr_t v)
 {
     if (!fl_glibc_malloc)
         return false;
-    uintptr_t chunk = (b->size + 8 + 15) & ~(uintptr_t)15;
+    uintptr_t chunk = (fl_snap_size(b) + 8 + 15) & ~(uintptr_t)15;
     if (chunk < 32)
         chunk = 32;
-    return v == b->addr - 16 + chunk;
+    return v == fl_snap_addr(b) - 16 + chunk;
 }
 
 /* The block containing addr (interior pointers count; a 0-byte block only by its address). */
@@ -322,18 +322,18 @@ static inline ssize_t find_block(const ctx_t *c, uintptr_t v)
         hi = c->pdir[pg + 1];
     }
     /* The first block starting after v, without branches (the comparisons are unpredictable). */
-    const fl_block_t *first = c->b + lo;
+    const fl_snap_t *first = c->b + lo;
     for (size_t len = hi - lo; len > 0;) {
         size_t half = len >> 1;
-        bool right = first[half].addr <= v;
+        bool right = fl_snap_addr(&first[half]) <= v;
         first = right ? first + half + 1 : first;
         len = right ? len - half - 1 : half;
     }
     lo = (size_t)(first - c->b);
     if (lo == 0)
         return -1;
-    const fl_block_t *b = &c->b[lo - 1];
-    if ((v < b->addr + b->size && !glibc_next_header(b, v)) || v == b->addr)
+    const fl_snap_t *b = &c->b[lo - 1];
+    if ((v < fl_snap_addr(b) + fl_snap_size(b) && !glibc_next_header(b, v)) || v == fl_snap_addr(b))
         return (ssize_t)(lo - 1);
     return -1;
 }
@@ -466,8 +466,8 @@ static void take_locked(share_t *sh, ctx_t *c)
 static void flood_one(ctx_t *c, uint8_t tag)
 {
     while (c->sp > 0) {
-        const fl_block_t *b = &c->b[c->stack[--c->sp]];
-        scan_words(c, b->addr, b->addr + b->size, tag);
+        const fl_snap_t *b = &c->b[c->stack[--c->sp]];
+        scan_words(c, fl_snap_addr(b), fl_snap_addr(b) + fl_snap_size(b), tag);
     }
 }
 
@@ -478,8 +478,8 @@ static void flood_worker(void *arg, unsigned w, unsigned nw)
     unsigned tick = 0;
     for (;;) {
         while (c->sp > 0) {
-            const fl_block_t *b = &c->b[c->stack[--c->sp]];
-            scan_words(c, b->addr, b->addr + b->size, sh->tag);
+            const fl_snap_t *b = &c->b[c->stack[--c->sp]];
+            scan_words(c, fl_snap_addr(b), fl_snap_addr(b) + fl_snap_size(b), sh->tag);
             if ((++tick & 15) == 0 && c->sp > 1 && __atomic_load_n(&sh->waiting, __ATOMIC_RELAXED))
                 give(sh, c);
         }
@@ -556,8 +556,8 @@ static void classify_leaks(ctx_t *c)
         c->stack[c->sp++] = (uint32_t)i;
         while (c->sp > 0) {
             uint32_t j = c->stack[--c->sp];
-            const fl_block_t *b = &c->b[j];
-            uintptr_t lo = (b->addr + 7) & ~(uintptr_t)7, hi = b->addr + b->size;
+            const fl_snap_t *b = &c->b[j];
+            uintptr_t lo = (fl_snap_addr(b) + 7) & ~(uintptr_t)7, hi = fl_snap_addr(b) + fl_snap_size(b);
             for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
                 uintptr_t v = *(const uintptr_t *)p;
                 if (v < c->minaddr || v >= c->maxend)
@@ -623,7 +623,7 @@ static size_t first_from(const ctx_t *c, uintptr_t addr)
     size_t a = 0, b = c->n;
     while (a < b) {
         size_t mid = (a + b) / 2;
-        if (c->b[mid].addr < addr)
+        if (fl_snap_addr(&c->b[mid]) < addr)
             a = mid + 1;
         else
             b = mid;
@@ -634,27 +634,27 @@ static size_t first_from(const ctx_t *c, uintptr_t addr)
 static bool has_blocks(const ctx_t *c, uintptr_t lo, uintptr_t hi)
 {
     size_t a = first_from(c, lo);
-    return a < c->n && c->b[a].addr < hi;
+    return a < c->n && fl_snap_addr(&c->b[a]) < hi;
 }
 
 /* A block the allocator most likely served with its own mmap: large, at the start of a page (or
  * after glibc's 16-byte chunk header). */
-static bool mmap_like(const fl_block_t *b)
+static bool mmap_like(const fl_snap_t *b)
 {
-    uintptr_t off = b->addr & 4095;
-    return b->size >= 64 * 1024 && (off == 0 || off == 16);
+    uintptr_t off = fl_snap_addr(b) & 4095;
+    return fl_snap_size(b) >= 64 * 1024 && (off == 0 || off == 16);
 }
 
 static void scan_around_large(ctx_t *c, uintptr_t lo, uintptr_t hi, const exclctx_t *ex)
 {
     size_t a = first_from(c, lo);
-    for (size_t i = a; i < c->n && c->b[i].addr < hi; i++)
+    for (size_t i = a; i < c->n && fl_snap_addr(&c->b[i]) < hi; i++)
         if (!mmap_like(&c->b[i]))
             return; /* heap-like: never scanned whole */
     uintptr_t cur = lo;
-    for (size_t i = a; i < c->n && c->b[i].addr < hi; i++) {
-        uintptr_t plo = c->b[i].addr & ~(uintptr_t)4095;
-        uintptr_t phi = (c->b[i].addr + c->b[i].size + 4095) & ~(uintptr_t)4095;
+    for (size_t i = a; i < c->n && fl_snap_addr(&c->b[i]) < hi; i++) {
+        uintptr_t plo = fl_snap_addr(&c->b[i]) & ~(uintptr_t)4095;
+        uintptr_t phi = (fl_snap_addr(&c->b[i]) + fl_snap_size(&c->b[i]) + 4095) & ~(uintptr_t)4095;
         if (plo > cur)
             scan_minus(c, cur, plo, ex, FL_KIND_REACHABLE);
         if (phi > cur)
@@ -740,11 +740,11 @@ static void pagedir_part(void *arg, unsigned w, unsigned nw)
     uintptr_t sum = 0;
     for (size_t p = p0, k = first_from(c, c->pbase + p0 * 4096); p < p1; p++) {
         uintptr_t a = c->pbase + p * 4096;
-        while (k < c->n && c->b[k].addr < a)
+        while (k < c->n && fl_snap_addr(&c->b[k]) < a)
             k++;
         j->pdir[p] = (uint32_t)k;
-        if (k < c->n && c->b[k].addr < a + 4096 && c->b[k].size >= 8)
-            sum += *(volatile const uintptr_t *)c->b[k].addr & 1;
+        if (k < c->n && fl_snap_addr(&c->b[k]) < a + 4096 && fl_snap_size(&c->b[k]) >= 8)
+            sum += *(volatile const uintptr_t *)fl_snap_addr(&c->b[k]) & 1;
     }
     j->sink = sum;
 }
@@ -766,13 +766,13 @@ static void classify(ctx_t *cp, fl_world_t *w, uint32_t *pdir_buf, size_t pdir_c
 {
     ctx_t c = *cp;
     fl_scan_stats_t *st = c.st;
-    const fl_block_t *blocks = c.b;
+    const fl_snap_t *blocks = c.b;
     uint8_t *kind = c.kind;
     size_t n = c.n;
-    c.minaddr = blocks[0].addr;
+    c.minaddr = fl_snap_addr(&blocks[0]);
     for (size_t i = 0; i < n; i++)
-        if (blocks[i].addr + blocks[i].size + 1 > c.maxend)
-            c.maxend = blocks[i].addr + blocks[i].size + 1;
+        if (fl_snap_addr(&blocks[i]) + fl_snap_size(&blocks[i]) + 1 > c.maxend)
+            c.maxend = fl_snap_addr(&blocks[i]) + fl_snap_size(&blocks[i]) + 1;
     page_directory(&c, pdir_buf, pdir_cap);
     prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
     find_main_tls();

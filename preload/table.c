@@ -345,26 +345,43 @@ size_t fl_table_count(void)
     return n;
 }
 
-static inline void decode_full(slot_t e, fl_block_t *out)
+/* The snapshot's entries are the slots themselves; the sizes of 4 GiB and more are copied aside
+ * with it (the caller holds big_lock too), for fl_snap_size. */
+static struct bigent { uintptr_t addr; uint64_t size; } snap_big[NBIG];
+static size_t nsnap_big;
+
+static void snap_big_copy(void)
 {
-    decode(e, out);
-    if (out->size == SIZE_BIG) /* the caller holds big_lock too */
-        for (size_t b = 0; b < NBIG; b++)
-            if (big[b].addr == out->addr)
-                out->size = big[b].size;
+    nsnap_big = 0;
+    for (size_t b = 0; b < NBIG; b++)
+        if (big[b].addr)
+            snap_big[nsnap_big++] = (struct bigent){big[b].addr, big[b].size};
 }
 
-static void sift(fl_block_t *b, size_t i, size_t n)
+uint64_t fl_table_snap_big_size(uintptr_t addr)
+{
+    for (size_t b = 0; b < nsnap_big; b++)
+        if (snap_big[b].addr == addr)
+            return snap_big[b].size;
+    return SIZE_BIG;
+}
+
+static inline fl_snap_t snap_of(slot_t e)
+{
+    return (fl_snap_t){e.w0, (uint32_t)e.w1, (uint32_t)(e.w1 >> 32)};
+}
+
+static void sift(fl_snap_t *b, size_t i, size_t n)
 {
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             return;
-        if (c + 1 < n && b[c + 1].addr > b[c].addr)
+        if (c + 1 < n && fl_snap_addr(&b[c + 1]) > fl_snap_addr(&b[c]))
             c++;
-        if (b[i].addr >= b[c].addr)
+        if (fl_snap_addr(&b[i]) >= fl_snap_addr(&b[c]))
             return;
-        fl_block_t t = b[i];
+        fl_snap_t t = b[i];
         b[i] = b[c];
         b[c] = t;
         i = c;
@@ -373,19 +390,19 @@ static void sift(fl_block_t *b, size_t i, size_t n)
 
 /* Without scratch memory: the records as the shards hold them, heap-sorted in place (slow, but
  * needs nothing). */
-static size_t snapshot_in_place(fl_block_t *out, size_t cap)
+static size_t snapshot_in_place(fl_snap_t *out, size_t cap)
 {
     size_t n = 0;
     for (int k = 0; k < NSHARDS; k++) {
         shard_t *s = &shards[k];
         for (uint32_t i = 0; s->slots && i <= s->mask && n < cap; i++)
             if (s->slots[i].w0)
-                decode_full(s->slots[i], &out[n++]);
+                out[n++] = snap_of(s->slots[i]);
     }
     for (size_t i = n / 2; i-- > 0;)
         sift(out, i, n);
     for (size_t i = n; i-- > 1;) {
-        fl_block_t t = out[0];
+        fl_snap_t t = out[0];
         out[0] = out[i];
         out[i] = t;
         sift(out, 0, i);
@@ -424,27 +441,27 @@ static inline rent_t *region_slot(rent_t *map, uint64_t mask, unsigned shift, ui
 }
 
 /* LSD radix sort of b (n records, all in one region) on address bits 0..20, through tmp. */
-static void sort_region(fl_block_t *b, size_t n, fl_block_t *tmp)
+static void sort_region(fl_snap_t *b, size_t n, fl_snap_t *tmp)
 {
     if (n < 48) {
         for (size_t i = 1; i < n; i++) {
-            fl_block_t t = b[i];
+            fl_snap_t t = b[i];
             size_t j = i;
-            for (; j > 0 && b[j - 1].addr > t.addr; j--)
+            for (; j > 0 && fl_snap_addr(&b[j - 1]) > fl_snap_addr(&t); j--)
                 b[j] = b[j - 1];
             b[j] = t;
         }
         return;
     }
     static const unsigned shifts[2] = {0, 11}, widths[2] = {11, 10};
-    fl_block_t *src = b, *dst = tmp;
+    fl_snap_t *src = b, *dst = tmp; /* bits 0..20: below the generation's */
     for (int pass = 0; pass < 2; pass++) {
         size_t count[1u << 11];
         unsigned sh = shifts[pass], m = (1u << widths[pass]) - 1;
         memset(count, 0, sizeof(size_t) << widths[pass]);
         for (size_t i = 0; i < n; i++)
-            count[(src[i].addr >> sh) & m]++;
-        if (count[(src[0].addr >> sh) & m] == n)
+            count[(src[i].w0 >> sh) & m]++;
+        if (count[(src[0].w0 >> sh) & m] == n)
             continue; /* one digit for all: nothing to move */
         size_t sum = 0;
         for (unsigned d = 0; d <= m; d++) {
@@ -453,8 +470,8 @@ static void sort_region(fl_block_t *b, size_t n, fl_block_t *tmp)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].addr >> sh) & m]++] = src[i];
-        fl_block_t *t = src;
+            dst[count[(src[i].w0 >> sh) & m]++] = src[i];
+        fl_snap_t *t = src;
         src = dst;
         dst = t;
     }
@@ -497,7 +514,7 @@ typedef struct snapjob {
     size_t nk[2];
     const uint64_t *sorted; /* every region, in address order */
     size_t nsorted;
-    fl_block_t *out, *tmp[2];
+    fl_snap_t *out, *tmp[2];
 } snapjob_t;
 
 static unsigned owner_of_shard(int k, unsigned nworkers)
@@ -563,14 +580,15 @@ static void snap_pass(void *arg, unsigned w, unsigned nw)
                 }
                 r->count++;
             } else { /* 3. each record to its region's place */
-                decode_full(sh->slots[i], &j->out[r->count++]);
+                j->out[r->count++] = snap_of(sh->slots[i]);
             }
         }
     }
 }
 
-size_t fl_table_snapshot(fl_block_t *out, size_t cap)
+size_t fl_table_snapshot(fl_snap_t *out, size_t cap)
 {
+    snap_big_copy();
     size_t total = 0;
     for (int k = 0; k < NSHARDS; k++)
         total += shards[k].count;
@@ -618,7 +636,7 @@ size_t fl_table_snapshot(fl_block_t *out, size_t cap)
         }
         j.sorted = all;
         j.nsorted = nk;
-        tmp_size = biggest * sizeof(fl_block_t);
+        tmp_size = biggest * sizeof(fl_snap_t);
         for (unsigned w = 0; w < nw; w++) {
             j.tmp[w] = ok ? scratch_map(tmp_size) : NULL;
             ok = ok && j.tmp[w];

@@ -240,13 +240,13 @@ typedef struct model { bool live; uint64_t size; uint32_t stack, gen; } model_t;
 static model_t model[UNIVERSE];
 static uintptr_t uaddr[UNIVERSE];
 
-static int cmp_block(const void *x, const void *y)
+static int cmp_snap(const void *x, const void *y)
 {
-    const fl_block_t *a = x, *b = y;
-    return a->addr < b->addr ? -1 : a->addr > b->addr;
+    uintptr_t a = fl_snap_addr(x), b = fl_snap_addr(y);
+    return a < b ? -1 : a > b;
 }
 
-static fl_block_t snap[UNIVERSE + 16];
+static fl_snap_t snap[UNIVERSE + 16];
 
 /* The snapshot, on one worker or on two; it must be in address order on its own. */
 static size_t take_snapshot(bool two)
@@ -262,7 +262,7 @@ static size_t take_snapshot(bool two)
     fl_par_end();
     fl_table_unlock_all();
     for (size_t i = 1; i < n; i++)
-        ASSERT_TRUE(snap[i - 1].addr < snap[i].addr);
+        ASSERT_TRUE(fl_snap_addr(&snap[i - 1]) < fl_snap_addr(&snap[i]));
     return n;
 }
 
@@ -274,10 +274,10 @@ static void compare_snapshot_on(size_t nlive, bool two)
     for (size_t i = 0; i < UNIVERSE; i++) {
         if (!model[i].live)
             continue;
-        ASSERT_U64_EQ(snap[j].addr, uaddr[i]);
-        ASSERT_U64_EQ(snap[j].size, model[i].size);
+        ASSERT_U64_EQ(fl_snap_addr(&snap[j]), uaddr[i]);
+        ASSERT_U64_EQ(fl_snap_size(&snap[j]), model[i].size);
         ASSERT_EQ(snap[j].stack, model[i].stack);
-        ASSERT_EQ(snap[j].gen, model[i].gen);
+        ASSERT_EQ(fl_snap_gen(&snap[j]), model[i].gen);
         j++;
     }
 }
@@ -372,14 +372,14 @@ static void test_big_sizes(void)
         ASSERT_TRUE(fl_table_lookup(0x7f0000000000 + i * 0x100000, &b));
         ASSERT_U64_EQ(b.size, sizes[i]);
     }
-    fl_block_t snap[16];
+    fl_snap_t big_snap[16];
     fl_table_lock_all();
-    size_t got = fl_table_snapshot(snap, 16);
+    size_t got = fl_table_snapshot(big_snap, 16);
     fl_table_unlock_all();
     ASSERT_EQ(got, n);
-    qsort(snap, got, sizeof snap[0], cmp_block);
+    qsort(big_snap, got, sizeof big_snap[0], cmp_snap);
     for (size_t i = 0; i < n; i++)
-        ASSERT_U64_EQ(snap[i].size, sizes[i]);
+        ASSERT_U64_EQ(fl_snap_size(&big_snap[i]), sizes[i]);
     for (size_t i = 0; i < n; i++) {
         ASSERT_TRUE(fl_table_remove(0x7f0000000000 + i * 0x100000, &b));
         ASSERT_U64_EQ(b.size, sizes[i]);

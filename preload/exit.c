@@ -278,6 +278,14 @@ bool fl_check_alloc(fl_check_t *c)
     c->pagedir = fl_arena_map((4 * c->cap + 2) * sizeof *c->pagedir);
     c->work2 = fl_arena_map(2 * c->cap * sizeof *c->work2);
     c->par_stack = fl_arena_map(FL_PAR_STACK);
+    /* The depot is locked (fl_world_lock): no stack appears until the check is over. */
+    c->nstacks = fl_depot_count();
+    c->ldso = fl_arena_map(c->nstacks / 8 + 1);
+    for (uint32_t s = 1; c->ldso && s < c->nstacks; s++) {
+        const fl_stack_t *st = fl_depot_get(s);
+        if (st && (st->flags & FL_STACK_LDSO))
+            c->ldso[s >> 3] |= (uint8_t)(1u << (s & 7));
+    }
     c->n = 0;
     return c->blocks && c->work && c->kinds && c->pagedir && c->work2;
 }
@@ -290,6 +298,7 @@ void fl_check_free(fl_check_t *c)
     fl_arena_unmap(c->pagedir, (4 * c->cap + 2) * sizeof *c->pagedir);
     fl_arena_unmap(c->work2, 2 * c->cap * sizeof *c->work2);
     fl_arena_unmap(c->par_stack, FL_PAR_STACK);
+    fl_arena_unmap(c->ldso, c->nstacks / 8 + 1);
 }
 
 /* With the world stopped (or in a snapshot's sweeper): snapshot (in address order), mark, classify. */

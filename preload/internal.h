@@ -433,6 +433,8 @@ typedef struct fl_check {
     uint32_t *work2;   /* the second worker's mark stack */
     uint32_t *pagedir; /* 4 * cap + 2 entries, touched only when the heap is that dense */
     void *par_stack;   /* the second worker's own stack (FL_PAR_STACK) */
+    uint8_t *ldso;     /* a bit per stack id: allocated in the dynamic loader (roots) */
+    uint32_t nstacks;
     fl_scan_stats_t st;
     fl_world_t world;
 } fl_check_t;

@@ -692,7 +692,7 @@ static void scan_stack(ctx_t *c, pid_t tid, uintptr_t sp, bool redzone, exclctx_
         scan_safe(c, lo, hi, FL_KIND_REACHABLE);
 }
 
-static void classify(ctx_t *cp, fl_world_t *w, uint32_t *pdir_buf, size_t pdir_cap);
+static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk);
 
 void fl_scan_classify(fl_check_t *chk)
 {
@@ -713,7 +713,7 @@ void fl_scan_classify(fl_check_t *chk)
      * parent's map through an inherited descriptor), and daemons close descriptors they did not
      * open. */
     prep.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    classify(&c, &chk->world, chk->pagedir, 4 * chk->cap + 2);
+    classify(&c, &chk->world, chk);
     if (prep.pagemap_fd >= 0)
         close(prep.pagemap_fd);
     prep.pagemap_fd = -1;
@@ -726,22 +726,44 @@ void fl_scan_classify(fl_check_t *chk)
  * fork child every page-table entry is "old", and the first access to each page sets its
  * accessed bit; independent loads overlap those page walks (~12 ms for 256 MiB here), the scan's
  * sequential reads would meet them one at a time (~50 ms). */
+/* The pass over every block also finds the blocks the dynamic loader allocated (roots): their
+ * stacks are marked in a bitmap, and each worker lists the blocks it meets with one. */
+#define LDSO_CAP 1024
 typedef struct pdjob {
     const ctx_t *c;
     uint32_t *pdir;
+    const uint8_t *ldso; /* a bit per stack id */
+    uint32_t nstacks;
+    uint32_t nldso[2];
+    bool ldso_overflow;
+    uint32_t ldso_idx[2][LDSO_CAP];
     volatile uintptr_t sink;
 } pdjob_t;
+
+static inline bool ldso_stack(const pdjob_t *j, uint32_t stack)
+{
+    return stack < j->nstacks && (j->ldso[stack >> 3] >> (stack & 7) & 1);
+}
 
 static void pagedir_part(void *arg, unsigned w, unsigned nw)
 {
     pdjob_t *j = arg;
     const ctx_t *c = j->c;
     size_t total = c->npages + 1, p0 = total * w / nw, p1 = total * (w + 1) / nw;
+    size_t k = first_from(c, c->pbase + p0 * 4096);
+    size_t kend = p1 > c->npages ? c->n : first_from(c, c->pbase + p1 * 4096);
     uintptr_t sum = 0;
-    for (size_t p = p0, k = first_from(c, c->pbase + p0 * 4096); p < p1; p++) {
-        uintptr_t a = c->pbase + p * 4096;
-        while (k < c->n && fl_snap_addr(&c->b[k]) < a)
-            k++;
+    for (size_t p = p0; p <= p1; p++) {
+        uintptr_t a = p < p1 ? c->pbase + p * 4096 : UINTPTR_MAX;
+        for (; k < kend && fl_snap_addr(&c->b[k]) < a; k++)
+            if (FL_UNLIKELY(ldso_stack(j, c->b[k].stack))) {
+                if (j->nldso[w] < LDSO_CAP)
+                    j->ldso_idx[w][j->nldso[w]++] = (uint32_t)k;
+                else
+                    j->ldso_overflow = true;
+            }
+        if (p == p1)
+            break;
         j->pdir[p] = (uint32_t)k;
         if (k < c->n && fl_snap_addr(&c->b[k]) < a + 4096 && fl_snap_size(&c->b[k]) >= 8)
             sum += *(volatile const uintptr_t *)fl_snap_addr(&c->b[k]) & 1;
@@ -749,20 +771,45 @@ static void pagedir_part(void *arg, unsigned w, unsigned nw)
     j->sink = sum;
 }
 
-static void page_directory(ctx_t *c, uint32_t *pdir, size_t cap)
+/* Builds the page directory if it fits in cap entries, and marks the loader's blocks reachable
+ * (pushing them); without the directory, a plain pass does the latter. */
+static void page_directory(ctx_t *c, uint32_t *pdir, size_t cap, const uint8_t *ldso,
+                           uint32_t nstacks)
 {
+    static pdjob_t j; /* 8 KiB of lists: not on the program's stack */
     uintptr_t pbase = c->minaddr & ~(uintptr_t)4095;
     size_t npages = ((c->maxend - 1 - pbase) >> 12) + 1;
-    if (!pdir || npages + 1 > cap)
+    memset(&j, 0, offsetof(pdjob_t, ldso_idx));
+    j.c = c;
+    j.pdir = pdir;
+    j.ldso = ldso;
+    j.nstacks = ldso ? nstacks : 0;
+    if (pdir && npages + 1 <= cap) {
+        c->pbase = pbase;
+        c->npages = npages;
+        fl_par_run(pagedir_part, &j);
+        c->pdir = pdir;
+    }
+    if (c->pdir && !j.ldso_overflow) {
+        for (unsigned w = 0; w < 2; w++)
+            for (uint32_t i = 0; i < j.nldso[w]; i++) {
+                uint32_t k = j.ldso_idx[w][i];
+                c->kind[k] = FL_KIND_REACHABLE;
+                c->stack[c->sp++] = k;
+            }
         return;
-    c->pbase = pbase;
-    c->npages = npages;
-    pdjob_t j = {c, pdir, 0};
-    fl_par_run(pagedir_part, &j);
-    c->pdir = pdir;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const fl_stack_t *s = ldso ? NULL : fl_depot_get(c->b[i].stack);
+        bool from_ldso = ldso ? ldso_stack(&j, c->b[i].stack) : s && (s->flags & FL_STACK_LDSO);
+        if (from_ldso && c->kind[i] == UNSEEN) {
+            c->kind[i] = FL_KIND_REACHABLE;
+            c->stack[c->sp++] = (uint32_t)i;
+        }
+    }
 }
 
-static void classify(ctx_t *cp, fl_world_t *w, uint32_t *pdir_buf, size_t pdir_cap)
+static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
 {
     ctx_t c = *cp;
     fl_scan_stats_t *st = c.st;
@@ -773,7 +820,7 @@ static void classify(ctx_t *cp, fl_world_t *w, uint32_t *pdir_buf, size_t pdir_c
     for (size_t i = 0; i < n; i++)
         if (fl_snap_addr(&blocks[i]) + fl_snap_size(&blocks[i]) + 1 > c.maxend)
             c.maxend = fl_snap_addr(&blocks[i]) + fl_snap_size(&blocks[i]) + 1;
-    page_directory(&c, pdir_buf, pdir_cap);
+    page_directory(&c, chk->pagedir, 4 * chk->cap + 2, chk->ldso, chk->nstacks);
     prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
     find_main_tls();
 
@@ -825,13 +872,6 @@ static void classify(ctx_t *cp, fl_world_t *w, uint32_t *pdir_buf, size_t pdir_c
         if (t->have_regs)
             for (int r = 0; r < FL_NREGS; r++)
                 consider(&c, t->regs[r], FL_KIND_REACHABLE);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const fl_stack_t *s = fl_depot_get(blocks[i].stack);
-        if (s && (s->flags & FL_STACK_LDSO) && kind[i] == UNSEEN) {
-            kind[i] = FL_KIND_REACHABLE;
-            c.stack[c.sp++] = (uint32_t)i;
-        }
     }
     sort_ranges(ex.r, ex.n);
     if (fl_opt.scan_mappings && prep.maps) {

@@ -306,7 +306,7 @@ void fl_check_free(fl_check_t *c)
 void fl_check_run(fl_check_t *c)
 {
     fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap);
-    c->n = fl_table_snapshot(c->blocks, c->cap);
+    c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
     fl_scan_classify(c);
 }
 

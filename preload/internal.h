@@ -161,9 +161,10 @@ bool fl_table_lookup(uintptr_t addr, fl_block_t *out);
 /* Starts loading the slot where addr's record goes (no lock, no effect but on the cache). */
 void fl_table_prefetch(uintptr_t addr);
 size_t fl_table_count(void);
-/* Copies every record into out (capacity cap), in address order; returns the number copied.
+/* Copies every record into out (capacity cap), in address order; returns the number copied, and
+ * in *end the highest address + size among them.
  * Caller holds the locks (fl_table_lock_all) or has stopped the world. */
-size_t fl_table_snapshot(fl_snap_t *out, size_t cap);
+size_t fl_table_snapshot(fl_snap_t *out, size_t cap, uintptr_t *end);
 void fl_table_lock_all(void);
 void fl_table_unlock_all(void);
 size_t fl_table_metadata_bytes(void);
@@ -430,6 +431,7 @@ typedef struct fl_check {
     uint32_t *work;
     uint8_t *kinds;
     size_t cap, n;
+    uintptr_t end; /* the highest block end */
     uint32_t *work2;   /* the second worker's mark stack */
     uint32_t *pagedir; /* 4 * cap + 2 entries, touched only when the heap is that dense */
     void *par_stack;   /* the second worker's own stack (FL_PAR_STACK) */

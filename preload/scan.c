@@ -817,9 +817,7 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     uint8_t *kind = c.kind;
     size_t n = c.n;
     c.minaddr = fl_snap_addr(&blocks[0]);
-    for (size_t i = 0; i < n; i++)
-        if (fl_snap_addr(&blocks[i]) + fl_snap_size(&blocks[i]) + 1 > c.maxend)
-            c.maxend = fl_snap_addr(&blocks[i]) + fl_snap_size(&blocks[i]) + 1;
+    c.maxend = chk->end + 1; /* a 0-byte block is found by its address */
     page_directory(&c, chk->pagedir, 4 * chk->cap + 2, chk->ldso, chk->nstacks);
     prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
     find_main_tls();

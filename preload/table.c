@@ -390,14 +390,19 @@ static void sift(fl_snap_t *b, size_t i, size_t n)
 
 /* Without scratch memory: the records as the shards hold them, heap-sorted in place (slow, but
  * needs nothing). */
-static size_t snapshot_in_place(fl_snap_t *out, size_t cap)
+static size_t snapshot_in_place(fl_snap_t *out, size_t cap, uintptr_t *end)
 {
     size_t n = 0;
     for (int k = 0; k < NSHARDS; k++) {
         shard_t *s = &shards[k];
         for (uint32_t i = 0; s->slots && i <= s->mask && n < cap; i++)
-            if (s->slots[i].w0)
-                out[n++] = snap_of(s->slots[i]);
+            if (s->slots[i].w0) {
+                out[n] = snap_of(s->slots[i]);
+                uintptr_t e = fl_snap_addr(&out[n]) + fl_snap_size(&out[n]);
+                if (e > *end)
+                    *end = e;
+                n++;
+            }
     }
     for (size_t i = n / 2; i-- > 0;)
         sift(out, i, n);
@@ -515,6 +520,7 @@ typedef struct snapjob {
     const uint64_t *sorted; /* every region, in address order */
     size_t nsorted;
     fl_snap_t *out, *tmp[2];
+    uintptr_t end[2]; /* the highest block end each worker met */
 } snapjob_t;
 
 static unsigned owner_of_shard(int k, unsigned nworkers)
@@ -580,22 +586,27 @@ static void snap_pass(void *arg, unsigned w, unsigned nw)
                 }
                 r->count++;
             } else { /* 3. each record to its region's place */
-                j->out[r->count++] = snap_of(sh->slots[i]);
+                fl_snap_t *o = &j->out[r->count++];
+                *o = snap_of(sh->slots[i]);
+                uintptr_t e = fl_snap_addr(o) + fl_snap_size(o);
+                if (e > j->end[w])
+                    j->end[w] = e;
             }
         }
     }
 }
 
-size_t fl_table_snapshot(fl_snap_t *out, size_t cap)
+size_t fl_table_snapshot(fl_snap_t *out, size_t cap, uintptr_t *end)
 {
     snap_big_copy();
+    *end = 0;
     size_t total = 0;
     for (int k = 0; k < NSHARDS; k++)
         total += shards[k].count;
     if (total == 0)
         return 0;
     if (total > cap)
-        return snapshot_in_place(out, cap);
+        return snapshot_in_place(out, cap, end);
     unsigned nw = fl_par_workers() > 1 ? 2 : 1;
     snapjob_t j;
     memset(&j, 0, sizeof j);
@@ -656,7 +667,10 @@ size_t fl_table_snapshot(fl_snap_t *out, size_t cap)
     }
     if (keys)
         munmap(keys, keys_size);
-    return ok ? total : snapshot_in_place(out, cap);
+    if (!ok)
+        return snapshot_in_place(out, cap, end);
+    *end = j.end[0] > j.end[1] ? j.end[0] : j.end[1];
+    return total;
 }
 
 void fl_table_lock_all(void)

@@ -258,11 +258,16 @@ static size_t take_snapshot(bool two)
     fl_table_lock_all();
     if (two)
         ASSERT_EQ(fl_par_begin(stack, FL_PAR_STACK, 1), 2);
-    size_t n = fl_table_snapshot(snap, UNIVERSE + 16);
+    uintptr_t end, want_end = 0;
+    size_t n = fl_table_snapshot(snap, UNIVERSE + 16, &end);
     fl_par_end();
     fl_table_unlock_all();
-    for (size_t i = 1; i < n; i++)
-        ASSERT_TRUE(fl_snap_addr(&snap[i - 1]) < fl_snap_addr(&snap[i]));
+    for (size_t i = 0; i < n; i++) {
+        ASSERT_TRUE(i == 0 || fl_snap_addr(&snap[i - 1]) < fl_snap_addr(&snap[i]));
+        if (fl_snap_addr(&snap[i]) + fl_snap_size(&snap[i]) > want_end)
+            want_end = fl_snap_addr(&snap[i]) + fl_snap_size(&snap[i]);
+    }
+    ASSERT_U64_EQ(end, want_end);
     return n;
 }
 
@@ -374,7 +379,9 @@ static void test_big_sizes(void)
     }
     fl_snap_t big_snap[16];
     fl_table_lock_all();
-    size_t got = fl_table_snapshot(big_snap, 16);
+    uintptr_t end;
+    size_t got = fl_table_snapshot(big_snap, 16, &end);
+    ASSERT_U64_EQ(end, 0x7f0000000000 + (n - 1) * 0x100000 + sizes[n - 1]);
     fl_table_unlock_all();
     ASSERT_EQ(got, n);
     qsort(big_snap, got, sizeof big_snap[0], cmp_snap);

@@ -312,7 +312,7 @@ static inline bool glibc_next_header(const fl_snap_t *b, uintptr_t v)
 }
 
 /* The block containing addr (interior pointers count; a 0-byte block only by its address). */
-static inline ssize_t find_block(const ctx_t *c, uintptr_t v)
+static inline __attribute__((always_inline)) ssize_t find_block(const ctx_t *c, uintptr_t v)
 {
     size_t lo = 0, hi = c->n;
     if (c->pdir) { /* the last block starting at or before v starts in v's page, or is the last
@@ -664,6 +664,16 @@ static void scan_around_large(ctx_t *c, uintptr_t lo, uintptr_t hi, const exclct
         scan_minus(c, cur, hi, ex, FL_KIND_REACHABLE);
 }
 
+/* The main thread's stack mapping, whole. */
+static void scan_main_stack(ctx_t *c, uint8_t tag)
+{
+    const char *cur = prep.maps;
+    mapline_t m;
+    while (cur && next_map(&cur, &m))
+        if (m.pathlen == 7 && memcmp(m.path, "[stack]", 7) == 0)
+            scan_words(c, m.lo, m.hi, tag);
+}
+
 static const fl_thread_info_t *registered(pid_t tid)
 {
     for (size_t i = 0; i < prep.nthreads; i++)
@@ -860,9 +870,13 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     for (size_t i = 0; i < w->nt; i++) {
         fl_tstate_t *t = &w->t[i];
         if (t->state == FL_TS_NOSIGNAL && !t->have_sp) {
+            /* Nothing says where its live frames end: its whole stack (main's is [stack]). */
             const fl_thread_info_t *ti = registered(t->tid);
-            if (ti)
+            if (ti) {
                 scan_safe(&c, ti->stack_lo, ti->stack_hi, FL_KIND_REACHABLE);
+            } else if (t->tid == getpid()) {
+                scan_main_stack(&c, FL_KIND_REACHABLE);
+            }
             continue;
         }
         if (t->have_sp)
@@ -900,11 +914,7 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     if (fl_main_thread_gone) {
         if (main_tls.hi)
             scan_minus(&c, main_tls.lo, main_tls.hi, &shim_ex, FL_KIND_ORPHAN);
-        const char *cur = prep.maps;
-        mapline_t m;
-        while (cur && next_map(&cur, &m))
-            if (m.pathlen == 7 && memcmp(m.path, "[stack]", 7) == 0)
-                scan_words(&c, m.lo, m.hi, FL_KIND_ORPHAN); /* main's stack, left behind */
+        scan_main_stack(&c, FL_KIND_ORPHAN); /* main's stack, left behind */
     }
     flood(&c, FL_KIND_ORPHAN);
 

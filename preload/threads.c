@@ -425,6 +425,29 @@ void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st)
     close(fd);
     /* Wait up to 200 ms in all (DESIGN: 0.6 ms for 16 threads, 8 ms for 64). */
     uint64_t deadline = fl_mono_ns() + 200000000ull;
+    /* A thread that blocks the signal for a moment while running (glibc's pthread_create blocks
+     * every signal around the clone, and the new thread may be the one exiting) has no stack
+     * pointer to read: wait until it unblocks (then stop it) or enters a system call. */
+    for (size_t i = 0; sig && i < w->nt; i++) {
+        fl_tstate_t *t = &tstates[i];
+        while (t->state == FL_TS_NOSIGNAL && !t->have_sp && fl_mono_ns() < deadline) {
+            long nr = -1;
+            uintptr_t sp;
+            if (!sig_blocked(t->tid, sig) && !task_dead(t->tid)) {
+                t->state = FL_TS_PENDING;
+                if (syscall(SYS_tgkill, getpid(), t->tid, sig) != 0)
+                    t->state = FL_TS_NOSIGNAL;
+                break;
+            }
+            if (syscall_sp(t->tid, &sp, &nr)) {
+                t->sp = sp;
+                t->have_sp = true;
+                break;
+            }
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
     for (size_t i = 0; i < w->nt; i++) {
         fl_tstate_t *t = &tstates[i];
         while (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == FL_TS_PENDING) {

@@ -25,6 +25,17 @@ typedef struct freeobj { struct freeobj *next; } freeobj_t;
 static freeobj_t *freelist[NCLASSES];
 static char *bump, *bump_end;
 
+/* Larger objects (the table's shards, the depot's hash buckets: 4 KiB .. 16 MiB, by powers of
+ * two) are carved from chunks of 1 MiB, 2 MiB, ... up to 32 MiB. A table that grows to a million records replaces its
+ * arrays ~3 000 times: a mapping of its own each time (mmap, madvise, prctl, munmap, and the
+ * region list) cost the build phase of shared/bench's forktree ~30 ms. A freed one gives its
+ * pages back (MADV_DONTNEED: zero when touched again) and waits in its class for reuse. */
+#define BIG_CHUNK (32u << 20)
+#define NBIG_CLASSES 13 /* 4 KiB << 12 = 16 MiB */
+static freeobj_t *bigfree[NBIG_CLASSES];
+static char *bbump, *bbump_end;
+static unsigned nbigchunks;
+
 static void add_region(uintptr_t lo, uintptr_t hi)
 {
     /* Extend a neighbour when the kernel placed the new mapping right next to it. */
@@ -120,12 +131,61 @@ static int size_class(size_t size)
     return c;
 }
 
+static int big_class(size_t size)
+{
+    int c = 0;
+    while (((size_t)4096 << c) < size)
+        c++;
+    return c;
+}
+
+static void *big_alloc(size_t size)
+{
+    int c = big_class(size);
+    size_t csize = (size_t)4096 << c;
+    void *p;
+    fl_lock(&arena_lock);
+    if (bigfree[c]) {
+        p = bigfree[c];
+        bigfree[c] = bigfree[c]->next;
+        ((freeobj_t *)p)->next = NULL; /* the rest of it is zero since MADV_DONTNEED */
+    } else {
+        if (bbump + csize > bbump_end) { /* the old chunk's tail stays unused (never touched) */
+            size_t chunk_size = nbigchunks < 5 ? (1u << 20) << nbigchunks : BIG_CHUNK;
+            if (chunk_size < csize)
+                chunk_size = csize;
+            char *chunk = map_locked(chunk_size);
+            if (!chunk) {
+                fl_unlock(&arena_lock);
+                return NULL;
+            }
+            nbigchunks++;
+            bbump = chunk;
+            bbump_end = chunk + chunk_size;
+        }
+        p = bbump;
+        bbump += csize;
+    }
+    fl_unlock(&arena_lock);
+    return p;
+}
+
+static void big_free(void *p, size_t size)
+{
+    int c = big_class(size);
+    madvise(p, (size_t)4096 << c, MADV_DONTNEED);
+    fl_lock(&arena_lock);
+    ((freeobj_t *)p)->next = bigfree[c];
+    bigfree[c] = p;
+    fl_unlock(&arena_lock);
+}
+
 void *fl_arena_alloc(size_t size)
 {
     if (size == 0)
         size = 1;
     if (size > 2048)
-        return fl_arena_map(size);
+        return size <= ((size_t)4096 << (NBIG_CLASSES - 1)) ? big_alloc(size) : fl_arena_map(size);
     int c = size_class(size);
     size_t csize = (size_t)16 << c;
     void *p;
@@ -157,7 +217,10 @@ void fl_arena_free(void *p, size_t size)
     if (!p)
         return;
     if (size > 2048) {
-        fl_arena_unmap(p, size);
+        if (size <= ((size_t)4096 << (NBIG_CLASSES - 1)))
+            big_free(p, size);
+        else
+            fl_arena_unmap(p, size);
         return;
     }
     int c = size_class(size ? size : 1);

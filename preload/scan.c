@@ -463,12 +463,23 @@ static void take_locked(share_t *sh, ctx_t *c)
     sh->nhand = 0;
 }
 
+/* Scans one block from the mark stack, first asking for the memory two pages past its start. A
+ * program's lists and trees are mostly allocated in order, so that is where the next blocks
+ * are; and in a fork child every page-table entry is "old": the first access to each page sets its
+ * accessed bit. A prefetch overlaps that page walk with the scan of the blocks before it (256 MiB
+ * in a forktree child: classify ~45 -> ~34 ms with two workers; one load per page in a separate
+ * pass first was the earlier way to overlap them). Prefetches never fault. */
+static inline void scan_block(ctx_t *c, const fl_snap_t *b, uint8_t tag)
+{
+    uintptr_t a = fl_snap_addr(b);
+    __builtin_prefetch((const char *)a + 8192, 0, 0);
+    scan_words(c, a, a + fl_snap_size(b), tag);
+}
+
 static void flood_one(ctx_t *c, uint8_t tag)
 {
-    while (c->sp > 0) {
-        const fl_snap_t *b = &c->b[c->stack[--c->sp]];
-        scan_words(c, fl_snap_addr(b), fl_snap_addr(b) + fl_snap_size(b), tag);
-    }
+    while (c->sp > 0)
+        scan_block(c, &c->b[c->stack[--c->sp]], tag);
 }
 
 static void flood_worker(void *arg, unsigned w, unsigned nw)
@@ -478,8 +489,7 @@ static void flood_worker(void *arg, unsigned w, unsigned nw)
     unsigned tick = 0;
     for (;;) {
         while (c->sp > 0) {
-            const fl_snap_t *b = &c->b[c->stack[--c->sp]];
-            scan_words(c, fl_snap_addr(b), fl_snap_addr(b) + fl_snap_size(b), sh->tag);
+            scan_block(c, &c->b[c->stack[--c->sp]], sh->tag);
             if ((++tick & 15) == 0 && c->sp > 1 && __atomic_load_n(&sh->waiting, __ATOMIC_RELAXED))
                 give(sh, c);
         }
@@ -732,10 +742,7 @@ void fl_scan_classify(fl_check_t *chk)
 /* When the blocks are dense enough (the common heap: at most 4 pages per block between the lowest
  * and the highest), a directory of pages narrows each lookup to the blocks of one page: a
  * binary search over a million blocks costs ~8 cache misses, this one or two. Built by every
- * worker for its share of the pages. Each page that starts a block is also read once here: in a
- * fork child every page-table entry is "old", and the first access to each page sets its
- * accessed bit; independent loads overlap those page walks (~12 ms for 256 MiB here), the scan's
- * sequential reads would meet them one at a time (~50 ms). */
+ * worker for its share of the pages. */
 /* The pass over every block also finds the blocks the dynamic loader allocated (roots): their
  * stacks are marked in a bitmap, and each worker lists the blocks it meets with one. */
 #define LDSO_CAP 1024
@@ -747,7 +754,6 @@ typedef struct pdjob {
     uint32_t nldso[2];
     bool ldso_overflow;
     uint32_t ldso_idx[2][LDSO_CAP];
-    volatile uintptr_t sink;
 } pdjob_t;
 
 static inline bool ldso_stack(const pdjob_t *j, uint32_t stack)
@@ -762,7 +768,6 @@ static void pagedir_part(void *arg, unsigned w, unsigned nw)
     size_t total = c->npages + 1, p0 = total * w / nw, p1 = total * (w + 1) / nw;
     size_t k = first_from(c, c->pbase + p0 * 4096);
     size_t kend = p1 > c->npages ? c->n : first_from(c, c->pbase + p1 * 4096);
-    uintptr_t sum = 0;
     for (size_t p = p0; p <= p1; p++) {
         uintptr_t a = p < p1 ? c->pbase + p * 4096 : UINTPTR_MAX;
         for (; k < kend && fl_snap_addr(&c->b[k]) < a; k++)
@@ -775,10 +780,7 @@ static void pagedir_part(void *arg, unsigned w, unsigned nw)
         if (p == p1)
             break;
         j->pdir[p] = (uint32_t)k;
-        if (k < c->n && fl_snap_addr(&c->b[k]) < a + 4096 && fl_snap_size(&c->b[k]) >= 8)
-            sum += *(volatile const uintptr_t *)fl_snap_addr(&c->b[k]) & 1;
     }
-    j->sink = sum;
 }
 
 /* Builds the page directory if it fits in cap entries, and marks the loader's blocks reachable

@@ -305,7 +305,7 @@ void fl_check_free(fl_check_t *c)
 /* The helper thread, if any, starts here and ends with fl_check_write. */
 void fl_check_run(fl_check_t *c)
 {
-    fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap);
+    fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap, fl_scan_anon_bytes());
     c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
     fl_scan_classify(c);
 }

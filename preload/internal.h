@@ -328,9 +328,11 @@ void fl_scan_warn(fl_scan_stats_t *st, const char *msg);
 #define FL_PAR_MIN_BLOCKS 65536
 #define FL_PAR_STACK (256u << 10)
 typedef void (*fl_par_fn)(void *arg, unsigned worker, unsigned nworkers);
+#define FL_PAR_MIN_BYTES ((size_t)32 << 20)
 /* With the world stopped: starts a helper thread on stack (FL_PAR_STACK bytes) when
- * FORKLEAK_CHECK_THREADS and the machine allow. Returns the number of workers (1 or 2). */
-unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks);
+ * FORKLEAK_CHECK_THREADS and the machine allow and the check is big (FL_PAR_MIN_BLOCKS blocks or
+ * FL_PAR_MIN_BYTES of anonymous memory). Returns the number of workers (1 or 2). */
+unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks, size_t anon_bytes);
 unsigned fl_par_workers(void);
 /* Runs fn(arg, w, nworkers) on every worker w (0 is the caller); returns when all are done. */
 void fl_par_run(fl_par_fn fn, void *arg);
@@ -351,6 +353,8 @@ void fl_scan_classify(struct fl_check *c);
 extern bool fl_main_thread_gone;
 void fl_scan_init(void);
 void fl_scan_set_self(pid_t tid, uintptr_t sp, const uintptr_t *regs, int nregs);
+/* After fl_scan_prepare: bytes of private writable anonymous mappings. */
+size_t fl_scan_anon_bytes(void);
 void fl_bootstrap_range(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- fork.c: fork, generations, lineage, children ---- */

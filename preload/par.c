@@ -95,12 +95,13 @@ static bool sandboxed(void)
     return *p != '0';
 }
 
-unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks)
+unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks, size_t anon_bytes)
 {
     par.nworkers = 1;
     if (!stack || fl_opt.check_threads == 1)
         return 1;
-    if (fl_opt.check_threads == 0 && (nblocks < FL_PAR_MIN_BLOCKS || online_cpus() < 2))
+    if (fl_opt.check_threads == 0 &&
+        ((nblocks < FL_PAR_MIN_BLOCKS && anon_bytes < FL_PAR_MIN_BYTES) || online_cpus() < 2))
         return 1;
     if (sandboxed())
         return 1;

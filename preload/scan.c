@@ -199,6 +199,21 @@ static bool next_map(const char **cur, mapline_t *m)
     return true;
 }
 
+/* Private writable anonymous memory, in bytes (the mappings the scan may read as roots, and the
+ * malloc arenas): with the block count, what decides whether a second worker pays. */
+size_t fl_scan_anon_bytes(void)
+{
+    const char *cur = prep.maps;
+    mapline_t m;
+    size_t total = 0;
+    while (cur && next_map(&cur, &m))
+        if (m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p' && m.inode == 0 &&
+            (!m.pathlen || (m.pathlen > 6 && memcmp(m.path, "[anon:", 6) == 0)) &&
+            !fl_arena_owns(m.lo))
+            total += m.hi - m.lo;
+    return total;
+}
+
 static bool find_mapping(uintptr_t addr, mapline_t *out)
 {
     const char *cur = prep.maps;
@@ -292,6 +307,8 @@ typedef struct ctx {
     uintptr_t pbase;
     size_t npages;
     uintptr_t touched;
+    range_t *collect; /* while set, scan_words notes its ranges here instead (see scan_pieces) */
+    size_t ncollect;
     uint64_t *pm; /* this worker's buffer for pagemap entries (512) */
 } ctx_t;
 
@@ -371,12 +388,18 @@ static void scan_dense(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
 /* Large ranges (thread stacks of 8 MiB, sparse mappings, big calloc'ed blocks) are mostly pages
  * never touched: reading them would fault each one in, for nothing but zeros. pagemap says which
  * pages are present or swapped out; only those can hold a pointer. */
+#define MAX_COLLECT 16384
+
 static void scan_words(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
 {
     uint64_t *pm = c->pm;
     lo = (lo + 7) & ~(uintptr_t)7;
     if (hi <= lo)
         return;
+    if (c->collect && c->ncollect < MAX_COLLECT) {
+        c->collect[c->ncollect++] = (range_t){lo, hi};
+        return;
+    }
     if (hi - lo < SPARSE_MIN || prep.pagemap_fd < 0) {
         scan_dense(c, lo, hi, tag);
         return;
@@ -529,29 +552,97 @@ static void flood_worker(void *arg, unsigned w, unsigned nw)
     }
 }
 
+/* The second worker's context: a copy of the caller's with its own stack and buffers, made once
+ * the page directory is built; root pieces it scans leave their blocks on its stack for flood. */
+static ctx_t helper_ctx;
+static fl_scan_stats_t helper_st;
+
+static void helper_init(const ctx_t *c)
+{
+    helper_ctx = *c;
+    helper_ctx.stack = c->stack2;
+    helper_ctx.sp = 0;
+    helper_ctx.pm = pm_helper;
+    memset(&helper_st, 0, sizeof helper_st);
+    helper_ctx.st = &helper_st;
+}
+
 static void flood(ctx_t *c, uint8_t tag)
 {
-    if (fl_par_workers() < 2 || c->sp == 0) {
+    ctx_t *c1 = &helper_ctx;
+    if (fl_par_workers() < 2 || c->sp + c1->sp == 0) {
         flood_one(c, tag);
         return;
     }
-    fl_scan_stats_t st1;
-    memset(&st1, 0, sizeof st1);
-    ctx_t c1 = *c;
-    c1.stack = c->stack2;
-    c1.sp = 0;
-    c1.pm = pm_helper;
-    c1.st = &st1;
     share.lock = 0;
     share.waiting = 0;
     share.done = 0;
     share.idle = 0;
     share.nhand = 0;
     share.w[0] = c;
-    share.w[1] = &c1;
+    share.w[1] = c1;
     share.tag = tag;
     fl_par_run(flood_worker, &share);
-    c->st->scanned_bytes += st1.scanned_bytes;
+    c->st->scanned_bytes += helper_st.scanned_bytes;
+    helper_st.scanned_bytes = 0;
+}
+
+/* Root ranges noted while c->collect was set, scanned by every worker in 1 MiB pieces taken in
+ * turn (CPython's arenas, cc1's 65 MB of GC pages: the roots can be most of the scan). */
+#define PIECE ((uintptr_t)1 << 20)
+typedef struct piecejob {
+    const range_t *r;
+    size_t n;
+    uint64_t first[MAX_COLLECT + 1]; /* the number of pieces before each range */
+    volatile uint64_t next;
+    ctx_t *w[2];
+    uint8_t tag;
+} piecejob_t;
+
+static void pieces_part(void *arg, unsigned w, unsigned nw)
+{
+    (void)nw;
+    piecejob_t *j = arg;
+    ctx_t *c = j->w[w];
+    for (;;) {
+        uint64_t p = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (p >= j->first[j->n])
+            return;
+        size_t a = 0, b = j->n; /* the range holding piece p: first[a] <= p < first[a + 1] */
+        while (b - a > 1) {
+            size_t mid = (a + b) / 2;
+            if (j->first[mid] <= p)
+                a = mid;
+            else
+                b = mid;
+        }
+        uintptr_t lo = j->r[a].lo + (p - j->first[a]) * PIECE;
+        uintptr_t hi = lo + PIECE < j->r[a].hi ? lo + PIECE : j->r[a].hi;
+        scan_words(c, lo, hi, j->tag);
+    }
+}
+
+static void scan_pieces(ctx_t *c, uint8_t tag)
+{
+    static piecejob_t j;
+    j.r = c->collect;
+    j.n = c->ncollect;
+    c->collect = NULL;
+    if (fl_par_workers() < 2) {
+        for (size_t i = 0; i < j.n; i++)
+            scan_words(c, j.r[i].lo, j.r[i].hi, tag);
+        return;
+    }
+    j.first[0] = 0;
+    for (size_t i = 0; i < j.n; i++)
+        j.first[i + 1] = j.first[i] + (j.r[i].hi - j.r[i].lo + PIECE - 1) / PIECE;
+    j.next = 0;
+    j.w[0] = c;
+    j.w[1] = &helper_ctx;
+    j.tag = tag;
+    fl_par_run(pieces_part, &j);
+    c->st->scanned_bytes += helper_st.scanned_bytes;
+    helper_st.scanned_bytes = 0;
 }
 
 /* Unreached blocks, in address order: each not yet claimed starts a clique (direct), and every
@@ -831,6 +922,7 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     c.minaddr = fl_snap_addr(&blocks[0]);
     c.maxend = chk->end + 1; /* a 0-byte block is found by its address */
     page_directory(&c, chk->pagedir, 4 * chk->cap + 2, chk->ldso, chk->nstacks);
+    helper_init(&c);
     prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
     find_main_tls();
 
@@ -889,6 +981,9 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     }
     sort_ranges(ex.r, ex.n);
     if (fl_opt.scan_mappings && prep.maps) {
+        static range_t collected[MAX_COLLECT];
+        c.collect = collected;
+        c.ncollect = 0;
         const char *cur = prep.maps;
         mapline_t m;
         while (next_map(&cur, &m)) {
@@ -906,6 +1001,7 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
             else
                 scan_minus(&c, m.lo, m.hi, &ex, FL_KIND_REACHABLE);
         }
+        scan_pieces(&c, FL_KIND_REACHABLE);
     }
     flood(&c, FL_KIND_REACHABLE);
 

@@ -257,7 +257,7 @@ static size_t take_snapshot(bool two)
     fl_opt.check_threads = 2;
     fl_table_lock_all();
     if (two)
-        ASSERT_EQ(fl_par_begin(stack, FL_PAR_STACK, 1), 2);
+        ASSERT_EQ(fl_par_begin(stack, FL_PAR_STACK, 1, 0), 2);
     uintptr_t end, want_end = 0;
     size_t n = fl_table_snapshot(snap, UNIVERSE + 16, &end);
     fl_par_end();

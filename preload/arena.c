@@ -212,6 +212,20 @@ void *fl_arena_alloc(size_t size)
     return p;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void fl_arena_populate(void *p, size_t size)
+{
+    static volatile int unsupported;
+    if (size < 16384 || unsupported || madvise(p, (size + 4095) & ~(size_t)4095, MADV_POPULATE_WRITE) != 0) {
+        if (size >= 16384)
+            unsupported = 1; /* before Linux 5.14 */
+        memset(p, 0, size); /* zero already: this only writes each page once */
+    }
+}
+
 void fl_arena_free(void *p, size_t size)
 {
     if (!p)

@@ -101,6 +101,8 @@ void fl_arena_unmap(void *p, size_t size);
 /* Calls fn for each range of shim memory (for the scan to skip). Not thread-safe vs. mapping. */
 void fl_arena_foreach(void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
 bool fl_arena_owns(uintptr_t addr);
+/* Makes fresh zero memory from fl_arena_alloc writable at once (its pages allocated now). */
+void fl_arena_populate(void *p, size_t size);
 void fl_arena_lock(void);
 void fl_arena_reset_after_clone(void); /* in a single-threaded copy: the holder is gone */
 void fl_arena_unlock(void);

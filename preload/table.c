@@ -180,6 +180,9 @@ static bool grow(shard_t *s)
     slot_t *ns = fl_arena_alloc((size_t)ncap * sizeof(slot_t));
     if (!ns)
         return false;
+    /* Its pages are not there yet: the rehash's first access to each would be a read (mapping
+     * the zero page), then a write (a second fault). Made writable at once: one fault, or none. */
+    fl_arena_populate(ns, (size_t)ncap * sizeof(slot_t));
     for (uint32_t i = 0; i < ocap; i++) {
         slot_t e = s->slots[i];
         if (!e.w0)

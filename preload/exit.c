@@ -58,18 +58,19 @@ typedef struct gather {
     uint32_t nstacks;
     fl_mem_t now;
     inh_t *agg;      /* per stack; NULL when not a child or out of memory */
+    inh_t *agg2;     /* the helper's half, added to agg after */
     uint64_t *cowby; /* pages copied per stack */
     void *cowh;
     fl_cow_t cow;
 } gather_t;
 
-static void gather_inherited(gather_t *g)
+static void gather_inherited(gather_t *g, inh_t *agg, size_t from, size_t to)
 {
-    for (size_t i = 0; i < g->n; i++) {
+    for (size_t i = from; i < to; i++) {
         const fl_snap_t *b = &g->b[i];
         if (fl_snap_gen(b) >= fl_proc.gen || b->stack >= g->nstacks)
             continue;
-        inh_t *a = &g->agg[b->stack];
+        inh_t *a = &agg[b->stack];
         a->live_blocks++;
         a->live_bytes += fl_snap_size(b);
         if (g->kind[i] == FL_KIND_DIRECT || g->kind[i] == FL_KIND_INDIRECT) {
@@ -82,14 +83,18 @@ static void gather_inherited(gather_t *g)
 static void gather_part(void *arg, unsigned w, unsigned nw)
 {
     gather_t *g = arg;
+    bool split = nw > 1 && g->agg2; /* the helper takes the second half of the inheritance */
     if (w == 0) {
         fl_mem_read(&g->now, false);
         if (g->agg)
-            gather_inherited(g);
+            gather_inherited(g, g->agg, 0, split ? g->n / 2 : g->n);
     }
-    if ((w == 1 || nw == 1) && fl_proc.gen > 0)
+    if ((w == 1 || nw == 1) && fl_proc.gen > 0) {
         fl_cow_attribute(g->cowh, g->b, g->n, fl_proc.gen, g->cowby, g->cowby ? g->nstacks : 0,
                          &g->cow);
+        if (split)
+            gather_inherited(g, g->agg2, g->n / 2, g->n);
+    }
 }
 
 /* A child's inheritance, per allocation stack: live at fork = still live at exit + freed by the
@@ -213,8 +218,16 @@ static void write_report(const fl_snap_t *b, const uint8_t *kind, size_t n, int 
         g.cowby = fl_arena_map((size_t)nstacks * sizeof *g.cowby);
         g.cowh = fl_cow_begin();
     }
+    if (g.agg && fl_par_workers() > 1)
+        g.agg2 = fl_arena_map((size_t)nstacks * sizeof *g.agg2);
     fl_par_run(gather_part, &g);
     fl_cow_end(g.cowh);
+    for (uint32_t s = 0; g.agg2 && s < nstacks; s++) {
+        g.agg[s].live_blocks += g.agg2[s].live_blocks;
+        g.agg[s].live_bytes += g.agg2[s].live_bytes;
+        g.agg[s].leaked_blocks += g.agg2[s].leaked_blocks;
+        g.agg[s].leaked_bytes += g.agg2[s].leaked_bytes;
+    }
     for (size_t i = 0; i < n; i++) {
         tot_blocks[kind[i]]++;
         tot_bytes[kind[i]] += fl_snap_size(&b[i]);
@@ -265,6 +278,7 @@ static void write_report(const fl_snap_t *b, const uint8_t *kind, size_t n, int 
     fl_arena_unmap(groups, (n + 1) * sizeof *groups);
     fl_arena_unmap(written, nstacks / 8 + 1);
     fl_arena_unmap(g.agg, (size_t)nstacks * sizeof *g.agg);
+    fl_arena_unmap(g.agg2, (size_t)nstacks * sizeof *g.agg2);
     fl_arena_unmap(g.cowby, (size_t)nstacks * sizeof *g.cowby);
     fl_arena_unmap(o, sizeof *o);
 }

@@ -50,6 +50,9 @@ static const char run_usage[] =
     "                         no is LeakSanitizer's narrower root set) FORKLEAK_SCAN_MAPPINGS\n"
     "  --signal SIG           write a snapshot report when a process gets SIG (e.g. SIGUSR2;\n"
     "                         default off)                             FORKLEAK_SIGNAL\n"
+    "  --check-threads auto|1|2\n"
+    "                         threads for each exit check (default auto: a second one for\n"
+    "                         big heaps when 2 CPUs are free)          FORKLEAK_CHECK_THREADS\n"
     "\n"
     "Environment:\n"
     "  FORKLEAK_LIB           the libforkleak.so to preload (default: ../lib/libforkleak.so\n"
@@ -72,8 +75,19 @@ static const char *const prefault_words[] = {"off", "heap", "writable"};
 static const char *const prefault_in_words[] = {"child", "parent", "both"};
 static const char *const yes_no[] = {"yes", "no"};
 static const char *const inherited_words[] = {"summary", "full"};
+static const char *const threads_words[] = {"auto", "1", "2"};
 
-enum { S_DEPTH, S_PREFAULT, S_PREFAULT_IN, S_FOLLOW_EXEC, S_INHERITED, S_SCAN, S_SIGNAL, S_N };
+enum {
+    S_DEPTH,
+    S_PREFAULT,
+    S_PREFAULT_IN,
+    S_FOLLOW_EXEC,
+    S_INHERITED,
+    S_SCAN,
+    S_THREADS,
+    S_SIGNAL,
+    S_N
+};
 
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t pending_signal;
@@ -288,6 +302,7 @@ int fl_cmd_run(int argc, char **argv)
         O_FOLLOW,
         O_INH,
         O_SCAN,
+        O_THREADS,
         O_SIG
     };
     static const struct option longopts[] = {
@@ -302,6 +317,7 @@ int fl_cmd_run(int argc, char **argv)
         {"follow-exec", required_argument, NULL, O_FOLLOW},
         {"inherited", required_argument, NULL, O_INH},
         {"scan-mappings", required_argument, NULL, O_SCAN},
+        {"check-threads", required_argument, NULL, O_THREADS},
         {"signal", required_argument, NULL, O_SIG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -313,6 +329,7 @@ int fl_cmd_run(int argc, char **argv)
         [S_FOLLOW_EXEC] = {"--follow-exec", "FORKLEAK_FOLLOW_EXEC", yes_no, 2, NULL},
         [S_INHERITED] = {"--inherited", "FORKLEAK_INHERITED", inherited_words, 2, NULL},
         [S_SCAN] = {"--scan-mappings", "FORKLEAK_SCAN_MAPPINGS", yes_no, 2, NULL},
+        [S_THREADS] = {"--check-threads", "FORKLEAK_CHECK_THREADS", threads_words, 3, NULL},
         [S_SIGNAL] = {"--signal", "FORKLEAK_SIGNAL", NULL, 0, NULL},
     };
     fl_opts_t o = {
@@ -365,9 +382,10 @@ int fl_cmd_run(int argc, char **argv)
         case O_PFIN:
         case O_FOLLOW:
         case O_INH:
-        case O_SCAN: {
+        case O_SCAN:
+        case O_THREADS: {
             static const int which[] = {S_PREFAULT, S_PREFAULT_IN, S_FOLLOW_EXEC, S_INHERITED,
-                                        S_SCAN};
+                                        S_SCAN,     S_THREADS};
             if (!check_word(&set[which[c - O_PF]], optarg))
                 goto out;
             break;

@@ -1023,13 +1023,14 @@ def run_settings_reach_the_shim(ctx):
     env = run_env(ctx, LD_PRELOAD="libfoo-not-there.so")
     argv = ["run", "--format", "json", "--depth", "12", "--prefault", "writable",
             "--prefault-in", "both", "--follow-exec", "no", "--inherited", "full",
-            "--scan-mappings", "no", "--signal", "USR2", "--", "/bin/true"]
+            "--scan-mappings", "no", "--check-threads", "2", "--signal", "USR2", "--",
+            "/bin/true"]
     rc, out, err = ctx.run(argv, env=env)
     expect_rc(rc, 0, out, err)
     doc = json.loads(err[err.index("{"):])
     cfg = doc["processes"][0]["config"]
     want = {"depth": "12", "prefault": "writable", "prefault_in": "both", "follow_exec": "no",
-            "inherited": "full", "scan_mappings": "no", "signal": "SIGUSR2",
+            "inherited": "full", "scan_mappings": "no", "check_threads": "2", "signal": "SIGUSR2",
             "ld_preload": fake_shim(ctx) + ":libfoo-not-there.so"}
     expect(cfg == want, f"config seen by the shim: {cfg}")
     for sig, canon in (("SIGRTMIN+2", "SIGRTMIN+2"), ("10", "SIGUSR1"), ("SIGHUP", "SIGHUP")):
@@ -1049,6 +1050,7 @@ def run_bad_options(ctx):
         (["--follow-exec", "maybe"], "--follow-exec='maybe' is not one of yes, no"),
         (["--inherited", "all"], "--inherited='all' is not one of summary, full"),
         (["--scan-mappings", "1"], "--scan-mappings='1' is not one of yes, no"),
+        (["--check-threads", "3"], "--check-threads='3' is not one of auto, 1, 2"),
         (["--signal", "SIGFOO"], "--signal='SIGFOO' is not a signal"),
         (["--signal", "KILL"], "--signal='KILL': SIGKILL cannot be used"),
         (["--error-exitcode", "256"], "--error-exitcode='256' is not an exit status (0..255)"),

@@ -47,8 +47,8 @@ static bool pid_selected(const fl_opts_t *o, int64_t pid)
 
 static bool group_passes(const fl_opts_t *o, const fl_group_t *g)
 {
-    if (g->kind == FL_KIND_REACHABLE)
-        return false;
+    if (g->kind == FL_KIND_REACHABLE && o->kind != FL_KIND_REACHABLE)
+        return false; /* shown only when asked for by name */
     if (o->kind >= 0 && (int)g->kind != o->kind)
         return false;
     if (o->origin >= 0 && (int)g->inherited != o->origin)

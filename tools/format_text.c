@@ -24,7 +24,7 @@ const char *fl_kind_title(fl_kind_t k)
     case FL_KIND_LIVE:
         return "Live at exit";
     default:
-        return "Reachable";
+        return "Still reachable";
     }
 }
 
@@ -129,7 +129,7 @@ static void put_header(FILE *out, const fl_node_t *n)
 
 static void put_group(FILE *out, const fl_group_t *g)
 {
-    if (g->kind == FL_KIND_LIVE || g->kind == FL_KIND_ORPHAN)
+    if (g->kind == FL_KIND_LIVE || g->kind == FL_KIND_ORPHAN || g->kind == FL_KIND_REACHABLE)
         fprintf(out, "%s: %llu byte(s) in %llu object(s)", fl_kind_title(g->kind),
                 (unsigned long long)g->bytes, (unsigned long long)g->blocks);
     else
@@ -243,7 +243,7 @@ static void put_pids(FILE *out, fl_node_t *const *v, size_t n)
 
 static void put_combined_entry(FILE *out, const fl_combined_t *c)
 {
-    if (c->kind == FL_KIND_LIVE || c->kind == FL_KIND_ORPHAN)
+    if (c->kind == FL_KIND_LIVE || c->kind == FL_KIND_ORPHAN || c->kind == FL_KIND_REACHABLE)
         fprintf(out, "%s: %llu byte(s) in %llu object(s)", fl_kind_title(c->kind),
                 (unsigned long long)c->bytes, (unsigned long long)c->blocks);
     else

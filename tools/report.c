@@ -29,7 +29,9 @@ static const char report_usage[] =
     "  --min-bytes N          show only leak groups of at least N bytes\n"
     "  --pid PID              show only process PID (all its images); may be repeated\n"
     "  --kind KIND            direct, indirect or all (default; all also shows orphaned and\n"
-    "                         live-at-exit groups)\n"
+    "                         live-at-exit groups), or reachable: the blocks still reachable\n"
+    "                         at exit that processes run with FORKLEAK_REACHABLE=yes listed\n"
+    "                         (valgrind's \"still reachable\"; never counted as leaks)\n"
     "  --origin ORIGIN        own, inherited or all (default)\n"
     "  --no-symbolize         print module+offset instead of reading debug information\n"
     "  -h, --help             show this help\n"
@@ -209,7 +211,7 @@ int fl_cmd_report(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static const char *const kinds[] = {"direct", "indirect", "all"};
+    static const char *const kinds[] = {"direct", "indirect", "all", "reachable"};
     static const char *const origins[] = {"own", "inherited", "all"};
     fl_opts_t o = {.format = FL_FMT_TEXT, .kind = -1, .origin = -1, .symbolize = true};
     int c, k, rc = 2;
@@ -248,9 +250,9 @@ int fl_cmd_report(int argc, char **argv)
             *FL_PUSH(o.pids) = (int64_t)u;
             break;
         case O_KIND:
-            if (!parse_word("--kind", optarg, kinds, 3, &k))
+            if (!parse_word("--kind", optarg, kinds, 4, &k))
                 goto out;
-            o.kind = k == 2 ? -1 : k;
+            o.kind = k == 2 ? -1 : k == 3 ? FL_KIND_REACHABLE : k;
             break;
         case O_ORIGIN:
             if (!parse_word("--origin", optarg, origins, 3, &k))

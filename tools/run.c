@@ -50,6 +50,8 @@ static const char run_usage[] =
     "                         no is LeakSanitizer's narrower root set) FORKLEAK_SCAN_MAPPINGS\n"
     "  --signal SIG           write a snapshot report when a process gets SIG (e.g. SIGUSR2;\n"
     "                         default off)                             FORKLEAK_SIGNAL\n"
+    "  --reachable yes|no     also list the blocks still reachable at exit (default no)\n"
+    "                                                                  FORKLEAK_REACHABLE\n"
     "  --check-threads auto|1|2\n"
     "                         threads for each exit check (default auto: a second one for\n"
     "                         big heaps when 2 CPUs are free)          FORKLEAK_CHECK_THREADS\n"
@@ -84,6 +86,7 @@ enum {
     S_FOLLOW_EXEC,
     S_INHERITED,
     S_SCAN,
+    S_REACHABLE,
     S_THREADS,
     S_SIGNAL,
     S_N
@@ -302,6 +305,7 @@ int fl_cmd_run(int argc, char **argv)
         O_FOLLOW,
         O_INH,
         O_SCAN,
+        O_REACHABLE,
         O_THREADS,
         O_SIG
     };
@@ -317,6 +321,7 @@ int fl_cmd_run(int argc, char **argv)
         {"follow-exec", required_argument, NULL, O_FOLLOW},
         {"inherited", required_argument, NULL, O_INH},
         {"scan-mappings", required_argument, NULL, O_SCAN},
+        {"reachable", required_argument, NULL, O_REACHABLE},
         {"check-threads", required_argument, NULL, O_THREADS},
         {"signal", required_argument, NULL, O_SIG},
         {"help", no_argument, NULL, 'h'},
@@ -329,6 +334,7 @@ int fl_cmd_run(int argc, char **argv)
         [S_FOLLOW_EXEC] = {"--follow-exec", "FORKLEAK_FOLLOW_EXEC", yes_no, 2, NULL},
         [S_INHERITED] = {"--inherited", "FORKLEAK_INHERITED", inherited_words, 2, NULL},
         [S_SCAN] = {"--scan-mappings", "FORKLEAK_SCAN_MAPPINGS", yes_no, 2, NULL},
+        [S_REACHABLE] = {"--reachable", "FORKLEAK_REACHABLE", yes_no, 2, NULL},
         [S_THREADS] = {"--check-threads", "FORKLEAK_CHECK_THREADS", threads_words, 3, NULL},
         [S_SIGNAL] = {"--signal", "FORKLEAK_SIGNAL", NULL, 0, NULL},
     };
@@ -383,9 +389,10 @@ int fl_cmd_run(int argc, char **argv)
         case O_FOLLOW:
         case O_INH:
         case O_SCAN:
+        case O_REACHABLE:
         case O_THREADS: {
             static const int which[] = {S_PREFAULT, S_PREFAULT_IN, S_FOLLOW_EXEC, S_INHERITED,
-                                        S_SCAN,     S_THREADS};
+                                        S_SCAN,     S_REACHABLE,   S_THREADS};
             if (!check_word(&set[which[c - O_PF]], optarg))
                 goto out;
             break;

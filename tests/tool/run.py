@@ -304,6 +304,36 @@ def symbolize_c_nopie(ctx):
 
 
 @test
+def kind_reachable(ctx):
+    """Groups of blocks still reachable (FORKLEAK_REACHABLE=yes) show only with --kind reachable,
+    titled as such, and never count as leaks."""
+    d, exe = c_fixture(ctx, pie=True)
+    text = open(os.path.join(d, "fl.4242.1000.report")).read()
+    text = text.replace("group kind=direct origin=own stack=2 blocks=1 bytes=32\n", "")
+    text = text.replace("group kind=indirect origin=own stack=2 blocks=2 bytes=64\n",
+                        "group kind=reachable origin=own stack=2 blocks=3 bytes=96\n")
+    text = text.replace("direct_blocks=2 direct_bytes=132 indirect_blocks=2 indirect_bytes=64",
+                        "direct_blocks=1 direct_bytes=100 reachable_blocks=3 reachable_bytes=96")
+    text = re.sub(r"end records=(\d+)", lambda m: "end records=%d" % (int(m.group(1)) - 1), text)
+    r = os.path.join(ctx.work, "reachable")
+    write(os.path.join(r, "fl.4242.1000.report"), text)
+    rc, out, err = ctx.run(["report", r])
+    expect_rc(rc, 1, out, err)
+    expect_in("Direct leak of 100 byte(s) in 1 object(s)", out)
+    expect("reachable" not in out.lower(), "a reachable group shown without --kind reachable")
+    rc, out, err = ctx.run(["report", "--kind", "reachable", r])
+    expect_rc(rc, 0, out, err)
+    expect_in("Still reachable: 96 byte(s) in 3 object(s) allocated from:", out)
+    expect_in(frame_re("make_list", "leaky.c", site_line("leaky.c", "make_list")), out)
+    expect("Direct leak" not in out, "--kind reachable showed a leak")
+    expect("warning" not in err and "note" not in out.lower(), "totals disagree: " + err + out)
+    rc, out, err = ctx.run(["report", "--kind", "reachable", "--format", "json", r])
+    expect_rc(rc, 0, out, err)
+    kinds = [g["kind"] for g in json.loads(out)["processes"][0]["leaks"]]
+    expect(kinds == ["reachable"], f"JSON kinds with --kind reachable: {kinds}")
+
+
+@test
 def symbolize_c_pie(ctx):
     d, exe = c_fixture(ctx, pie=True)
     rc, out, err = ctx.run(["report", d])
@@ -1023,14 +1053,15 @@ def run_settings_reach_the_shim(ctx):
     env = run_env(ctx, LD_PRELOAD="libfoo-not-there.so")
     argv = ["run", "--format", "json", "--depth", "12", "--prefault", "writable",
             "--prefault-in", "both", "--follow-exec", "no", "--inherited", "full",
-            "--scan-mappings", "no", "--check-threads", "2", "--signal", "USR2", "--",
-            "/bin/true"]
+            "--scan-mappings", "no", "--reachable", "yes", "--check-threads", "2", "--signal",
+            "USR2", "--", "/bin/true"]
     rc, out, err = ctx.run(argv, env=env)
     expect_rc(rc, 0, out, err)
     doc = json.loads(err[err.index("{"):])
     cfg = doc["processes"][0]["config"]
     want = {"depth": "12", "prefault": "writable", "prefault_in": "both", "follow_exec": "no",
-            "inherited": "full", "scan_mappings": "no", "check_threads": "2", "signal": "SIGUSR2",
+            "inherited": "full", "scan_mappings": "no", "reachable": "yes", "check_threads": "2",
+            "signal": "SIGUSR2",
             "ld_preload": fake_shim(ctx) + ":libfoo-not-there.so"}
     expect(cfg == want, f"config seen by the shim: {cfg}")
     for sig, canon in (("SIGRTMIN+2", "SIGRTMIN+2"), ("10", "SIGUSR1"), ("SIGHUP", "SIGHUP")):
@@ -1051,6 +1082,7 @@ def run_bad_options(ctx):
         (["--inherited", "all"], "--inherited='all' is not one of summary, full"),
         (["--scan-mappings", "1"], "--scan-mappings='1' is not one of yes, no"),
         (["--check-threads", "3"], "--check-threads='3' is not one of auto, 1, 2"),
+        (["--reachable", "all"], "--reachable='all' is not one of yes, no"),
         (["--signal", "SIGFOO"], "--signal='SIGFOO' is not a signal"),
         (["--signal", "KILL"], "--signal='KILL': SIGKILL cannot be used"),
         (["--error-exitcode", "256"], "--error-exitcode='256' is not an exit status (0..255)"),

@@ -38,8 +38,9 @@ static void put_escaped(FILE *f, const char *s, size_t n)
 
 __attribute__((destructor)) static void fake_fini(void)
 {
-    static const char *const vars[] = {"DEPTH",     "PREFAULT",      "PREFAULT_IN",  "FOLLOW_EXEC",
-                                       "INHERITED", "SCAN_MAPPINGS", "CHECK_THREADS", "SIGNAL"};
+    static const char *const vars[] = {"DEPTH",         "PREFAULT",  "PREFAULT_IN",
+                                       "FOLLOW_EXEC",   "INHERITED", "SCAN_MAPPINGS",
+                                       "REACHABLE",     "CHECK_THREADS", "SIGNAL"};
     const char *dir = getenv("FORKLEAK_DIR");
     if (!dir)
         return;

@@ -12,6 +12,7 @@
 
 static struct {
     unsigned nworkers;
+    pid_t pid; /* the process the helper belongs to: a fork child inherits this state, not it */
     volatile int seq;  /* job number: the helper waits for it to change */
     volatile int done; /* the last job number the helper finished */
     volatile int quit;
@@ -119,11 +120,14 @@ unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks, size_t ano
     if (tid <= 0)
         return 1;
     par.nworkers = 2;
+    par.pid = (pid_t)raw6(SYS_getpid, 0, 0, 0, 0, 0, 0);
     return 2;
 }
 
 unsigned fl_par_workers(void)
 {
+    if (par.nworkers > 1 && par.pid != (pid_t)raw6(SYS_getpid, 0, 0, 0, 0, 0, 0))
+        par.nworkers = 1; /* forked (by another thread) while the helper ran: it is not here */
     return par.nworkers ? par.nworkers : 1;
 }
 

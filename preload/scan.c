@@ -301,6 +301,7 @@ typedef struct ctx {
     uint32_t *stack;
     size_t sp;
     uint32_t *stack2; /* the second worker's */
+    size_t hint;      /* the index of the block after the one being scanned (< n) */
     uintptr_t minaddr, maxend;
     fl_scan_stats_t *st;
     const uint32_t *pdir; /* per 4 KiB page from pbase: the index of its first block; or NULL */
@@ -359,7 +360,9 @@ static inline void consider(ctx_t *c, uintptr_t v, uint8_t tag)
 {
     if (v < c->minaddr || v >= c->maxend)
         return;
-    ssize_t i = find_block(c, v);
+    /* A list allocated in order points from each block to the next one in memory: the block
+     * after the one being scanned is checked before any search. */
+    ssize_t i = v == fl_snap_addr(&c->b[c->hint]) ? (ssize_t)c->hint : find_block(c, v);
     /* With two workers, both may see a block unseen and push it: it is scanned twice, which
      * marks nothing new. A locked compare-and-swap here would stall the streaming reads. */
     if (i < 0 || __atomic_load_n(&c->kind[i], __ATOMIC_RELAXED) != UNSEEN)
@@ -371,7 +374,7 @@ static inline void consider(ctx_t *c, uintptr_t v, uint8_t tag)
 static void scan_dense(ctx_t *c, uintptr_t lo, uintptr_t hi, uint8_t tag)
 {
     c->st->scanned_bytes += hi - lo;
-    if (hi - lo > 8192) { /* each page once first: see page_directory */
+    if (hi - lo > 8192) { /* each page once first: see scan_block */
         uintptr_t sum = 0;
         for (uintptr_t p = (lo + 4095) & ~(uintptr_t)4095; p + 8 <= hi; p += 4096)
             sum += *(volatile const uintptr_t *)p;
@@ -492,9 +495,11 @@ static void take_locked(share_t *sh, ctx_t *c)
  * accessed bit. A prefetch overlaps that page walk with the scan of the blocks before it (256 MiB
  * in a forktree child: classify ~45 -> ~34 ms with two workers; one load per page in a separate
  * pass first was the earlier way to overlap them). Prefetches never fault. */
-static inline void scan_block(ctx_t *c, const fl_snap_t *b, uint8_t tag)
+static inline void scan_block(ctx_t *c, uint32_t idx, uint8_t tag)
 {
+    const fl_snap_t *b = &c->b[idx];
     uintptr_t a = fl_snap_addr(b);
+    c->hint = idx + 1 < c->n ? idx + 1 : idx;
     __builtin_prefetch((const char *)a + 8192, 0, 0);
     scan_words(c, a, a + fl_snap_size(b), tag);
 }
@@ -502,7 +507,7 @@ static inline void scan_block(ctx_t *c, const fl_snap_t *b, uint8_t tag)
 static void flood_one(ctx_t *c, uint8_t tag)
 {
     while (c->sp > 0)
-        scan_block(c, &c->b[c->stack[--c->sp]], tag);
+        scan_block(c, c->stack[--c->sp], tag);
 }
 
 static void flood_worker(void *arg, unsigned w, unsigned nw)
@@ -512,7 +517,7 @@ static void flood_worker(void *arg, unsigned w, unsigned nw)
     unsigned tick = 0;
     for (;;) {
         while (c->sp > 0) {
-            scan_block(c, &c->b[c->stack[--c->sp]], sh->tag);
+            scan_block(c, c->stack[--c->sp], sh->tag);
             if ((++tick & 15) == 0 && c->sp > 1 && __atomic_load_n(&sh->waiting, __ATOMIC_RELAXED))
                 give(sh, c);
         }

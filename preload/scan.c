@@ -301,7 +301,8 @@ typedef struct ctx {
     uint32_t *stack;
     size_t sp;
     uint32_t *stack2; /* the second worker's */
-    size_t hint;      /* the index of the block after the one being scanned (< n) */
+    size_t hint;      /* the indexes of the blocks after and before the one being scanned */
+    size_t hint_prev;
     uintptr_t minaddr, maxend;
     fl_scan_stats_t *st;
     const uint32_t *pdir; /* per 4 KiB page from pbase: the index of its first block; or NULL */
@@ -360,9 +361,12 @@ static inline void consider(ctx_t *c, uintptr_t v, uint8_t tag)
 {
     if (v < c->minaddr || v >= c->maxend)
         return;
-    /* A list allocated in order points from each block to the next one in memory: the block
-     * after the one being scanned is checked before any search. */
-    ssize_t i = v == fl_snap_addr(&c->b[c->hint]) ? (ssize_t)c->hint : find_block(c, v);
+    /* A list allocated in order points from each block to its neighbour in memory (the next one,
+     * or the previous one when each new node becomes the head): those two are checked before any
+     * search. */
+    ssize_t i = v == fl_snap_addr(&c->b[c->hint])       ? (ssize_t)c->hint
+                : v == fl_snap_addr(&c->b[c->hint_prev]) ? (ssize_t)c->hint_prev
+                                                        : find_block(c, v);
     /* With two workers, both may see a block unseen and push it: it is scanned twice, which
      * marks nothing new. A locked compare-and-swap here would stall the streaming reads. */
     if (i < 0 || __atomic_load_n(&c->kind[i], __ATOMIC_RELAXED) != UNSEEN)
@@ -500,6 +504,7 @@ static inline void scan_block(ctx_t *c, uint32_t idx, uint8_t tag)
     const fl_snap_t *b = &c->b[idx];
     uintptr_t a = fl_snap_addr(b);
     c->hint = idx + 1 < c->n ? idx + 1 : idx;
+    c->hint_prev = idx ? idx - 1 : idx;
     __builtin_prefetch((const char *)a + 8192, 0, 0);
     scan_words(c, a, a + fl_snap_size(b), tag);
 }

@@ -574,6 +574,11 @@ static void snap_pass(void *arg, unsigned w, unsigned nw)
             continue;
         }
         for (uint32_t i = 0; sh->slots && i <= sh->mask; i++) {
+            /* In a fork child the table's page-table entries are old too (see scan.c's
+             * scan_block): asking for the slots two pages ahead overlaps those walks. */
+            if ((i & 255) == 0)
+                __builtin_prefetch(
+                    (const void *)((uintptr_t)sh->slots + (i + 512u) * sizeof(slot_t)), 0, 0);
             uint64_t wd = sh->slots[i].w0;
             if (!wd)
                 continue;

@@ -199,6 +199,14 @@ static bool next_map(const char **cur, mapline_t *m)
     return true;
 }
 
+/* A private writable anonymous mapping: [heap], [stack], [vvar]… are special; "[anon:name]" is
+ * anonymous. */
+static bool private_anon(const mapline_t *m)
+{
+    return m->perms[0] == 'r' && m->perms[1] == 'w' && m->perms[3] == 'p' && m->inode == 0 &&
+           (!m->pathlen || (m->pathlen > 6 && memcmp(m->path, "[anon:", 6) == 0));
+}
+
 /* Private writable anonymous memory, in bytes (the mappings the scan may read as roots, and the
  * malloc arenas): with the block count, what decides whether a second worker pays. */
 size_t fl_scan_anon_bytes(void)
@@ -207,9 +215,7 @@ size_t fl_scan_anon_bytes(void)
     mapline_t m;
     size_t total = 0;
     while (cur && next_map(&cur, &m))
-        if (m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p' && m.inode == 0 &&
-            (!m.pathlen || (m.pathlen > 6 && memcmp(m.path, "[anon:", 6) == 0)) &&
-            !fl_arena_owns(m.lo))
+        if (private_anon(&m) && !fl_arena_owns(m.lo))
             total += m.hi - m.lo;
     return total;
 }
@@ -567,6 +573,13 @@ static void flood_worker(void *arg, unsigned w, unsigned nw)
 static ctx_t helper_ctx;
 static fl_scan_stats_t helper_st;
 
+/* Adds what the helper scanned to the caller's count. */
+static void helper_stats_to(ctx_t *c)
+{
+    c->st->scanned_bytes += helper_st.scanned_bytes;
+    helper_st.scanned_bytes = 0;
+}
+
 static void helper_init(const ctx_t *c)
 {
     helper_ctx = *c;
@@ -593,8 +606,7 @@ static void flood(ctx_t *c, uint8_t tag)
     share.w[1] = c1;
     share.tag = tag;
     fl_par_run(flood_worker, &share);
-    c->st->scanned_bytes += helper_st.scanned_bytes;
-    helper_st.scanned_bytes = 0;
+    helper_stats_to(c);
 }
 
 /* Root ranges noted while c->collect was set, scanned by every worker in 1 MiB pieces taken in
@@ -651,8 +663,7 @@ static void scan_pieces(ctx_t *c, uint8_t tag)
     j.w[1] = &helper_ctx;
     j.tag = tag;
     fl_par_run(pieces_part, &j);
-    c->st->scanned_bytes += helper_st.scanned_bytes;
-    helper_st.scanned_bytes = 0;
+    helper_stats_to(c);
 }
 
 /* Unreached blocks, in address order: each not yet claimed starts a clique (direct), and every
@@ -843,9 +854,9 @@ void fl_scan_classify(fl_check_t *chk)
 /* When the blocks are dense enough (the common heap: at most 4 pages per block between the lowest
  * and the highest), a directory of pages narrows each lookup to the blocks of one page: a
  * binary search over a million blocks costs ~8 cache misses, this one or two. Built by every
- * worker for its share of the pages. */
-/* The pass over every block also finds the blocks the dynamic loader allocated (roots): their
- * stacks are marked in a bitmap, and each worker lists the blocks it meets with one. */
+ * worker for its share of the pages. That pass over every block also finds the blocks the
+ * dynamic loader allocated (roots): their stacks are set in a bitmap, and each worker lists the
+ * blocks it meets with one. */
 #define LDSO_CAP 1024
 typedef struct pdjob {
     const ctx_t *c;
@@ -997,10 +1008,7 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
         const char *cur = prep.maps;
         mapline_t m;
         while (next_map(&cur, &m)) {
-            if (m.perms[0] != 'r' || m.perms[1] != 'w' || m.perms[3] != 'p' || m.inode != 0)
-                continue;
-            /* Anonymous only: [heap], [stack], [vvar]… are special; "[anon:name]" is anonymous. */
-            if (m.pathlen && !(m.pathlen > 6 && memcmp(m.path, "[anon:", 6) == 0))
+            if (!private_anon(&m))
                 continue;
             /* Mappings that hold tracked blocks (malloc arenas) are reached through their blocks:
              * their free chunks hold stale pointers. But the kernel merges neighbouring anonymous

@@ -873,6 +873,15 @@ static inline bool ldso_stack(const pdjob_t *j, uint32_t stack)
     return stack < j->nstacks && (j->ldso[stack >> 3] >> (stack & 7) & 1);
 }
 
+/* The same, asking the depot when there is no bitmap (it could not be allocated). */
+static bool from_ldso(const pdjob_t *j, uint32_t stack)
+{
+    if (j->ldso)
+        return ldso_stack(j, stack);
+    const fl_stack_t *s = fl_depot_get(stack);
+    return s && (s->flags & FL_STACK_LDSO);
+}
+
 static void pagedir_part(void *arg, unsigned w, unsigned nw)
 {
     pdjob_t *j = arg;
@@ -896,7 +905,7 @@ static void pagedir_part(void *arg, unsigned w, unsigned nw)
 }
 
 /* Builds the page directory if it fits in cap entries, and marks the loader's blocks reachable
- * (pushing them); without the directory, a plain pass does the latter. */
+ * (pushing them); without the directory or the bitmap, a plain pass does the latter. */
 static void page_directory(ctx_t *c, uint32_t *pdir, size_t cap, const uint8_t *ldso,
                            uint32_t nstacks)
 {
@@ -914,7 +923,7 @@ static void page_directory(ctx_t *c, uint32_t *pdir, size_t cap, const uint8_t *
         fl_par_run(pagedir_part, &j);
         c->pdir = pdir;
     }
-    if (c->pdir && !j.ldso_overflow) {
+    if (c->pdir && ldso && !j.ldso_overflow) {
         for (unsigned w = 0; w < 2; w++)
             for (uint32_t i = 0; i < j.nldso[w]; i++) {
                 uint32_t k = j.ldso_idx[w][i];
@@ -924,9 +933,7 @@ static void page_directory(ctx_t *c, uint32_t *pdir, size_t cap, const uint8_t *
         return;
     }
     for (size_t i = 0; i < c->n; i++) {
-        const fl_stack_t *s = ldso ? NULL : fl_depot_get(c->b[i].stack);
-        bool from_ldso = ldso ? ldso_stack(&j, c->b[i].stack) : s && (s->flags & FL_STACK_LDSO);
-        if (from_ldso && c->kind[i] == UNSEEN) {
+        if (c->kind[i] == UNSEEN && from_ldso(&j, c->b[i].stack)) {
             c->kind[i] = FL_KIND_REACHABLE;
             c->stack[c->sp++] = (uint32_t)i;
         }

@@ -27,7 +27,7 @@ typedef struct shard {
     fl_lock_t lock;
     uint32_t count, mask; /* records; slots - 1 (a multiple of 4, not necessarily of 2) */
     slot_t *slots;
-    uint32_t rkey[SHARD_REGIONS]; /* region (address >> 21) + 1 */
+    uint32_t rkey[SHARD_REGIONS]; /* region_key() */
     uint32_t rcount[SHARD_REGIONS];
     bool roverflow;
 } __attribute__((aligned(64))) shard_t;
@@ -93,12 +93,19 @@ static inline unsigned empty4(const slot_t *g)
  * threads rarely touch, and the shard's lock and slots stay in that core's cache. Hashing the full
  * address spread every thread over every shard: each lock then bounced between cores (churn_mt
  * spent a quarter of the table's time on that one xchg). */
+#define REGION_SHIFT 21
+#define ADDR_MASK ((1ull << 48) - 1)
+
 static inline shard_t *shard_of(uintptr_t addr)
 {
-    return &shards[((addr >> 21) * 0x9e3779b97f4a7c15ull) >> 56];
+    return &shards[((addr >> REGION_SHIFT) * 0x9e3779b97f4a7c15ull) >> 56];
 }
 
-#define ADDR_MASK ((1ull << 48) - 1)
+/* The 2 MiB region of an address (or of a slot's first word), + 1 so that 0 means none. */
+static inline uint32_t region_key(uint64_t addr)
+{
+    return (uint32_t)((addr & ADDR_MASK) >> REGION_SHIFT) + 1;
+}
 
 /* A shard lock that costs nothing while the process has one thread. The exchange of fl_lock is a
  * full barrier: it waits for every store the program made before the hook (to a block that missed
@@ -227,7 +234,7 @@ static inline uint32_t probe(const shard_t *s, uintptr_t addr, bool *found)
 
 static inline void region_add(shard_t *s, uintptr_t addr)
 {
-    uint32_t r = (uint32_t)(((uint64_t)addr & ADDR_MASK) >> 21) + 1;
+    uint32_t r = region_key(addr);
     for (int k = 0; k < SHARD_REGIONS; k++)
         if (s->rkey[k] == r) {
             s->rcount[k]++;
@@ -244,7 +251,7 @@ static inline void region_add(shard_t *s, uintptr_t addr)
 
 static inline void region_remove(shard_t *s, uintptr_t addr)
 {
-    uint32_t r = (uint32_t)(((uint64_t)addr & ADDR_MASK) >> 21) + 1;
+    uint32_t r = region_key(addr);
     for (int k = 0; k < SHARD_REGIONS; k++)
         if (s->rkey[k] == r && s->rcount[k]) {
             s->rcount[k]--;
@@ -420,14 +427,14 @@ static size_t snapshot_in_place(fl_snap_t *out, size_t cap, uintptr_t *end)
 
 /* ---- the sorted snapshot ----------------------------------------------------------------------
  * The exit check wants the records in address order. A shard holds whole 2 MiB regions, so the
- * records are bucketed by region (one counting pass over the table, one pass that scatters them to
- * their region's place in the output), and each region (at most 128 Ki records, usually a few
- * thousand: cache-resident) is radix-sorted on its 21 low address bits. Two reads of the table and
- * one write of the output, instead of a sort of the whole output afterwards (which streams it
- * through memory three times over). The scratch memory is plain mmap, not the arena: the world
+ * records are bucketed by region (the shards' counts per region give each region's place in the
+ * output — a shard that held too many regions is counted by reading it — and one pass scatters
+ * the records there), and each region (at most 128 Ki records, usually a few thousand:
+ * cache-resident) is radix-sorted on its 21 low address bits. One read of the table and one write
+ * of the output, instead of a sort of the whole output afterwards (which streams it through
+ * memory three times over). The scratch memory is plain mmap, not the arena: the world
  * may be stopped and a stopped thread may hold the arena's lock. It is unmapped before returning,
  * so the scan never finds its copies of block addresses. */
-#define REGION_SHIFT 21
 
 typedef struct rent {
     uint64_t key;    /* region + 1; 0: empty */
@@ -582,7 +589,7 @@ static void snap_pass(void *arg, unsigned w, unsigned nw)
             uint64_t wd = sh->slots[i].w0;
             if (!wd)
                 continue;
-            uint64_t key = ((wd & ADDR_MASK) >> REGION_SHIFT) + 1;
+            uint64_t key = region_key(wd);
             if (key != last_key) { /* a shard holds a region or two, mostly */
                 r = region_slot(map, j->mask, shift, key);
                 last_key = key;

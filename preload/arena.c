@@ -120,28 +120,19 @@ void fl_arena_unmap(void *p, size_t size)
     fl_unlock(&arena_lock);
 }
 
-static int size_class(size_t size)
+/* The power-of-two class, counted from smallest, that holds size. */
+static int class_of(size_t size, size_t smallest)
 {
     int c = 0;
-    size_t s = 16;
-    while (s < size) {
-        s <<= 1;
+    while ((smallest << c) < size)
         c++;
-    }
     return c;
 }
 
-static int big_class(size_t size)
-{
-    int c = 0;
-    while (((size_t)4096 << c) < size)
-        c++;
-    return c;
-}
 
 static void *big_alloc(size_t size)
 {
-    int c = big_class(size);
+    int c = class_of(size, 4096);
     size_t csize = (size_t)4096 << c;
     void *p;
     fl_lock(&arena_lock);
@@ -172,7 +163,7 @@ static void *big_alloc(size_t size)
 
 static void big_free(void *p, size_t size)
 {
-    int c = big_class(size);
+    int c = class_of(size, 4096);
     madvise(p, (size_t)4096 << c, MADV_DONTNEED);
     fl_lock(&arena_lock);
     ((freeobj_t *)p)->next = bigfree[c];
@@ -186,7 +177,7 @@ void *fl_arena_alloc(size_t size)
         size = 1;
     if (size > 2048)
         return size <= ((size_t)4096 << (NBIG_CLASSES - 1)) ? big_alloc(size) : fl_arena_map(size);
-    int c = size_class(size);
+    int c = class_of(size, 16);
     size_t csize = (size_t)16 << c;
     void *p;
     fl_lock(&arena_lock);
@@ -218,12 +209,13 @@ void *fl_arena_alloc(size_t size)
 
 void fl_arena_populate(void *p, size_t size)
 {
-    static volatile int unsupported;
-    if (size < 16384 || unsupported || madvise(p, (size + 4095) & ~(size_t)4095, MADV_POPULATE_WRITE) != 0) {
-        if (size >= 16384)
-            unsupported = 1; /* before Linux 5.14 */
-        memset(p, 0, size); /* zero already: this only writes each page once */
+    static volatile int unsupported; /* before Linux 5.14 */
+    if (size >= 16384 && !unsupported) {
+        if (madvise(p, (size + 4095) & ~(size_t)4095, MADV_POPULATE_WRITE) == 0)
+            return;
+        unsupported = 1;
     }
+    memset(p, 0, size); /* zero already: this only writes each page once */
 }
 
 void fl_arena_free(void *p, size_t size)
@@ -237,7 +229,7 @@ void fl_arena_free(void *p, size_t size)
             fl_arena_unmap(p, size);
         return;
     }
-    int c = size_class(size ? size : 1);
+    int c = class_of(size ? size : 1, 16);
     fl_lock(&arena_lock);
     ((freeobj_t *)p)->next = freelist[c];
     freelist[c] = p;

@@ -31,6 +31,8 @@ void fl_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fl_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fl_log_raw(const char *s, size_t n);
 ssize_t fl_read_file(const char *path, char *buf, size_t cap);
+/* The number after NAME (e.g. "\nVmRSS:") in a /proc status-like text; 0 if NAME is absent. */
+uint64_t fl_proc_field(const char *text, const char *name);
 /* Stops tracking for good (this process and its children): warns once with the reason. */
 void fl_disable(const char *why);
 uint64_t fl_now_ns(void);      /* CLOCK_REALTIME */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -132,6 +133,12 @@ size_t fl_fmt(char *buf, size_t cap, const char *fmt, ...)
     size_t n = fl_vfmt(buf, cap, fmt, ap);
     va_end(ap);
     return n;
+}
+
+uint64_t fl_proc_field(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+    return p ? strtoull(p + strlen(name), NULL, 10) : 0;
 }
 
 /* Reads the file at PATH (a /proc file, mostly) into buf: at most cap - 1 bytes, NUL-terminated.

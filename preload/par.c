@@ -87,13 +87,7 @@ static bool sandboxed(void)
     ssize_t n = fl_read_file("/proc/self/status", buf, sizeof buf);
     if (n <= 0)
         return true;
-    const char *p = strstr(buf, "\nSeccomp:");
-    if (!p)
-        return false; /* a kernel without seccomp */
-    p += 9;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return *p != '0';
+    return fl_proc_field(buf, "\nSeccomp:") != 0; /* absent: a kernel without seccomp */
 }
 
 unsigned fl_par_begin(void *stack, size_t stack_size, size_t nblocks, size_t anon_bytes)

@@ -24,12 +24,6 @@ fl_prefault_t fl_pf;
 
 fl_mem_t fl_mem_now_override; /* a snapshot's figures, read before the sweeper was cloned */
 
-static uint64_t field_kb(const char *text, const char *name)
-{
-    const char *p = strstr(text, name);
-    return p ? strtoull(p + strlen(name), NULL, 10) : 0;
-}
-
 /* quick: /proc/self/status only (right after fork: smaps_rollup walks every page table, and a
  * child's resident pages are all shared with its parent at that moment anyway). */
 void fl_mem_read(fl_mem_t *m, bool quick)
@@ -41,17 +35,17 @@ void fl_mem_read(fl_mem_t *m, bool quick)
     }
     memset(m, 0, sizeof *m);
     if (fl_read_file("/proc/self/status", buf, sizeof buf) > 0) {
-        m->vsz_kb = field_kb(buf, "\nVmSize:");
-        m->rss_kb = field_kb(buf, "\nVmRSS:");
-        m->anon_kb = field_kb(buf, "\nRssAnon:");
+        m->vsz_kb = fl_proc_field(buf, "\nVmSize:");
+        m->rss_kb = fl_proc_field(buf, "\nVmRSS:");
+        m->anon_kb = fl_proc_field(buf, "\nRssAnon:");
     }
     if (quick)
         m->quick = true;
     else if (fl_read_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
-        m->private_dirty_kb = field_kb(buf, "\nPrivate_Dirty:");
-        m->shared_clean_kb = field_kb(buf, "\nShared_Clean:");
-        m->shared_dirty_kb = field_kb(buf, "\nShared_Dirty:");
-        m->anon_kb = field_kb(buf, "\nAnonymous:");
+        m->private_dirty_kb = fl_proc_field(buf, "\nPrivate_Dirty:");
+        m->shared_clean_kb = fl_proc_field(buf, "\nShared_Clean:");
+        m->shared_dirty_kb = fl_proc_field(buf, "\nShared_Dirty:");
+        m->anon_kb = fl_proc_field(buf, "\nAnonymous:");
     }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {

@@ -289,7 +289,8 @@ bool fl_check_alloc(fl_check_t *c)
     c->blocks = fl_arena_map(c->cap * sizeof *c->blocks);
     c->work = fl_arena_map(2 * c->cap * sizeof *c->work); /* two workers may both push a block */
     c->kinds = fl_arena_map(c->cap);
-    c->pagedir = fl_arena_map((4 * c->cap + 2) * sizeof *c->pagedir);
+    c->npagedir = 4 * c->cap + 2; /* up to 4 pages per block */
+    c->pagedir = fl_arena_map(c->npagedir * sizeof *c->pagedir);
     c->work2 = fl_arena_map(2 * c->cap * sizeof *c->work2);
     c->par_stack = fl_arena_map(FL_PAR_STACK);
     /* The depot is locked (fl_world_lock): no stack appears until the check is over. */
@@ -301,7 +302,7 @@ bool fl_check_alloc(fl_check_t *c)
             c->ldso[s >> 3] |= (uint8_t)(1u << (s & 7));
     }
     c->n = 0;
-    return c->blocks && c->work && c->kinds && c->pagedir && c->work2;
+    return c->blocks && c->work && c->kinds && c->work2;
 }
 
 void fl_check_free(fl_check_t *c)
@@ -309,7 +310,7 @@ void fl_check_free(fl_check_t *c)
     fl_arena_unmap(c->blocks, c->cap * sizeof *c->blocks);
     fl_arena_unmap(c->work, 2 * c->cap * sizeof *c->work);
     fl_arena_unmap(c->kinds, c->cap);
-    fl_arena_unmap(c->pagedir, (4 * c->cap + 2) * sizeof *c->pagedir);
+    fl_arena_unmap(c->pagedir, c->npagedir * sizeof *c->pagedir);
     fl_arena_unmap(c->work2, 2 * c->cap * sizeof *c->work2);
     fl_arena_unmap(c->par_stack, FL_PAR_STACK);
     fl_arena_unmap(c->ldso, c->nstacks / 8 + 1);

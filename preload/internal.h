@@ -441,7 +441,9 @@ typedef struct fl_check {
     size_t cap, n;
     uintptr_t end; /* the highest block end */
     uint32_t *work2;   /* the second worker's mark stack */
-    uint32_t *pagedir; /* 4 * cap + 2 entries, touched only when the heap is that dense */
+    uint32_t *pagedir; /* npagedir entries (or NULL: lookups search every block), touched only
+                        * when the heap is dense enough to use it */
+    size_t npagedir;
     void *par_stack;   /* the second worker's own stack (FL_PAR_STACK) */
     uint8_t *ldso;     /* a bit per stack id: allocated in the dynamic loader (roots) */
     uint32_t nstacks;

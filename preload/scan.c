@@ -949,7 +949,7 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     size_t n = c.n;
     c.minaddr = fl_snap_addr(&blocks[0]);
     c.maxend = chk->end + 1; /* a 0-byte block is found by its address */
-    page_directory(&c, chk->pagedir, 4 * chk->cap + 2, chk->ldso, chk->nstacks);
+    page_directory(&c, chk->pagedir, chk->npagedir, chk->ldso, chk->nstacks);
     helper_init(&c);
     prep.nthreads = prep.threads ? fl_threads_list(prep.threads, 8192) : 0;
     find_main_tls();

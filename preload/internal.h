@@ -199,6 +199,8 @@ uint32_t fl_stack_capture(void);
 /* The same from a hook's entry state: ra_slot is the stack pointer at the hook's first instruction
  * (its caller's return address), rbp the RBP there. */
 uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp);
+/* Frees the calling thread's capture caches for good (it is ending). */
+void fl_stacks_thread_exit(void);
 const fl_stack_t *fl_depot_get(uint32_t id);
 uint32_t fl_depot_count(void);
 void fl_depot_lock_all(void);
@@ -245,6 +247,11 @@ int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot, uintptr_t rbp, fl_unw
  * words again, else 0. Put right after a fl_unwind_walk from the same state. */
 uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp);
 void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id);
+/* The calling thread's record and sites (in the arena, not in static TLS: see unwind.c). init
+ * makes them if needed and says whether they exist; exit frees them for good (the thread is
+ * ending). Without them fl_unwind still gives the same frames, only without shortcuts. */
+bool fl_unwind_thread_init(void);
+void fl_unwind_thread_exit(void);
 /* Tells fl_unwind the calling thread's stack [lo, hi) (from the pthread_create trampoline): spares
  * one read of /proc/self/maps per thread. Optional. */
 void fl_unwind_set_stack(uintptr_t lo, uintptr_t hi);

@@ -72,9 +72,15 @@ pid_t fl_gettid(void)
     return gettid_raw();
 }
 
+/* The slot key's destructor: the thread is ending. Its capture caches go too, under the guard (a
+ * signal handler's malloc must not come into the shim while this holds the arena's lock). */
 static void release_slot(void *p)
 {
     (void)p;
+    int guard = fl_tl_guard;
+    fl_tl_guard = 1;
+    fl_stacks_thread_exit();
+    fl_tl_guard = guard;
     volatile int *s = fl_tl_slot;
     if (!s)
         return;
@@ -109,6 +115,9 @@ static void acquire_slot(void)
             }
         }
     }
+    /* No slot: the destructor still frees the thread's capture caches. */
+    if (slot_key_ok)
+        pthread_setspecific(slot_key, (void *)1);
 }
 
 void fl_gate_enter_slow(void)

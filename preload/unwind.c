@@ -372,7 +372,7 @@ void fl_unwind_get_stats(fl_unwind_stats_t *out)
  * that matter are checked. Only walks that ended at a LAST rule (the top of the stack) and used
  * STANDARD rules only are kept, with the flush epoch and stack range they were made in. A signal
  * handler that calls fl_unwind while the interrupted code is in here finds tl_busy set and
- * neither reads nor writes the record or tl_cur. */
+ * neither reads nor writes the record or the walk in progress. */
 #define REC 64
 #define F_CFA_RBP 1u /* the state's rule computes the CFA from RBP */
 #define F_RESTORE 2u /* ... and restores RBP from the stack */
@@ -393,23 +393,21 @@ typedef struct uw_rec {
     uint64_t lane[REC + 4];
     uint8_t need[REC], flags[REC];
 } uw_rec_t;
-static __thread uw_rec_t tl_rec __attribute__((tls_model("initial-exec")));
-static __thread struct { /* the walk in progress (its return addresses are in buf); HIDE()den */
+typedef struct uw_cur { /* the walk in progress (its return addresses are in buf); HIDE()den */
     uintptr_t rsp[REC], rbp[REC], rbp_at[REC], rbp_x[REC];
     uint8_t flags[REC]; /* F_* */
-} tl_cur __attribute__((tls_model("initial-exec")));
+} uw_cur_t;
 static __thread volatile int tl_busy __attribute__((tls_model("initial-exec")));
 /* Whether the last walk of this thread made itself the record (a walk that ends by max, or at a
  * frame the record cannot describe, leaves the previous record in place). */
 static __thread bool tl_kept __attribute__((tls_model("initial-exec")));
 
-/* Makes the current walk the record. Its states are tl_cur (return addresses in buf). Without a
+/* Makes the current walk the record. Its states are in cur (return addresses in buf). Without a
  * replay, its n states go to slots REC-n .. REC-1, the last one a LAST frame. After a replay from
  * slot `at` (whose state equals state n-1 and whose rest stays), states 0..n-2 go just below it. */
-static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t st,
-                     uint32_t epoch)
+static void rec_keep(uw_rec_t *r, const uw_cur_t *cur, void *const *buf, int n, uint32_t at,
+                     bool replay, uint64_t st, uint32_t epoch)
 {
-    uw_rec_t *r = &tl_rec;
     if ((int)at < n - 1) { /* does not fit */
         r->first = REC;
         return;
@@ -422,8 +420,8 @@ static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t
         i--;
     } else {
         r->rip[at] = HIDE(buf[i]);
-        r->rsp[at] = tl_cur.rsp[i];
-        r->rbp[at] = tl_cur.rbp[i];
+        r->rsp[at] = cur->rsp[i];
+        r->rbp[at] = cur->rbp[i];
         r->need[at] = 0; /* a LAST frame uses nothing */
         r->low[at] = HIDE(low);
         static const uint64_t init[4] = FL_HASH_INIT;
@@ -434,19 +432,19 @@ static void rec_keep(void *const *buf, int n, uint32_t at, bool replay, uint64_t
     }
     for (; i >= 0; i--) {
         uint32_t k = first + (uint32_t)i;
-        unsigned f = tl_cur.flags[i];
+        unsigned f = cur->flags[i];
         bool next_needs = r->need[k + 1];
         r->rip[k] = HIDE(buf[i]);
-        r->rsp[k] = tl_cur.rsp[i];
-        r->rbp[k] = tl_cur.rbp[i];
+        r->rsp[k] = cur->rsp[i];
+        r->rbp[k] = cur->rbp[i];
         r->lane[k] = fl_hash_round(r->lane[k + 4], (uintptr_t)buf[i]);
         r->flags[k] = (uint8_t)f;
-        r->rbp_at[k] = tl_cur.rbp_at[i];
+        r->rbp_at[k] = cur->rbp_at[i];
         r->need[k] = (f & F_CFA_RBP) || (!(f & F_RESTORE) && next_needs);
         uintptr_t ra_at = HIDE(r->rsp[k + 1]) - 8;
         if ((f & F_RESTORE) && next_needs) {
-            r->chk_at[k] = tl_cur.rbp_at[i];
-            r->chk_x[k] = tl_cur.rbp_x[i];
+            r->chk_at[k] = cur->rbp_at[i];
+            r->chk_x[k] = cur->rbp_x[i];
         } else {
             r->chk_at[k] = HIDE(ra_at);
             r->chk_x[k] = r->rip[k + 1];
@@ -479,18 +477,60 @@ typedef struct site {
     uintptr_t rip, rsp, rbp; /* the first state; rbp only counts if need */
     uint64_t stack;          /* tl_stack when recorded */
     uint32_t epoch, id;      /* uw_epoch, all 32 bits; the caller's id (0: empty) */
-    uint32_t used;           /* tl_site_clock when last used (the set's least recent is replaced) */
+    uint32_t used;           /* the thread's site_clock when last used (the set's least recent is replaced) */
     uint8_t need, n;         /* need: RBP counts; n: checks */
     uintptr_t at[SITE_CHK], x[SITE_CHK];
 } site_t;
-static __thread site_t tl_sites[SITE_SETS][SITE_WAYS] __attribute__((tls_model("initial-exec")));
-static __thread uint32_t tl_site_clock __attribute__((tls_model("initial-exec")));
+
+/* ---- a thread's state: the record, the walk in progress, the sites --------------------------
+ * ~34 KiB, in the shim's arena rather than in static TLS: glibc carves a thread's static TLS out
+ * of the stack size the program asked for, so 34 KiB of TLS made pthread_create fail on a 16 KiB
+ * stack and overflowed threads that used most of a small stack. Made on the thread's first
+ * capture (fl_unwind_thread_init); without it a walk still works, it only neither replays nor
+ * remembers. Freed at the thread's exit (fl_unwind_thread_exit), after which it is not made
+ * again. */
+typedef struct uw_thread {
+    uw_rec_t rec;
+    uw_cur_t cur;
+    site_t sites[SITE_SETS][SITE_WAYS];
+    uint32_t site_clock;
+} uw_thread_t;
+static __thread uw_thread_t *tl_uw __attribute__((tls_model("initial-exec")));
+static __thread bool tl_uw_done __attribute__((tls_model("initial-exec")));
+
+bool fl_unwind_thread_init(void)
+{
+    if (FL_LIKELY(tl_uw))
+        return true;
+    if (tl_uw_done || tl_busy)
+        return false;
+    uw_thread_t *u = fl_arena_alloc(sizeof *u); /* zero: every record and site empty */
+    if (!u) {
+        tl_uw_done = true;
+        return false;
+    }
+    u->rec.first = REC;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tl_uw = u;
+    return true;
+}
+
+void fl_unwind_thread_exit(void)
+{
+    uw_thread_t *u = tl_uw;
+    tl_uw_done = true;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tl_uw = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (u)
+        fl_arena_free(u, sizeof *u);
+}
 
 /* The same function called at the same depth from different places has the same first state:
  * those share a set, and the checks tell them apart. */
-static inline site_t *site_set(uintptr_t rip, uintptr_t ra_slot)
+static inline site_t *site_set(uw_thread_t *u, uintptr_t rip, uintptr_t ra_slot)
 {
-    return tl_sites[((rip ^ (ra_slot * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull) >> 60];
+    return u->sites[((rip ^ (ra_slot * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull) >> 60];
 }
 
 static inline bool site_key(const site_t *si, uintptr_t rip, uintptr_t ra_slot, uintptr_t rbp,
@@ -502,12 +542,13 @@ static inline bool site_key(const site_t *si, uintptr_t rip, uintptr_t ra_slot, 
 
 __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp)
 {
-    if (tl_busy)
+    uw_thread_t *const u = tl_uw;
+    if (tl_busy || !u)
         return 0;
     tl_busy = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     uintptr_t rip = *(const uintptr_t *)ra_slot;
-    site_t *set = site_set(rip, ra_slot);
+    site_t *set = site_set(u, rip, ra_slot);
     const uint32_t epoch = __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED);
     const uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
     uint32_t id = 0;
@@ -520,7 +561,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
             diff |= *(const uintptr_t *)HIDE(si->at[k]) ^ HIDE(si->x[k]);
         if (diff == 0) {
             id = si->id;
-            si->used = ++tl_site_clock;
+            si->used = ++u->site_clock;
             tl_stats.sites++;
             break;
         }
@@ -532,11 +573,12 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
 
 void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
 {
-    if (tl_busy || !id)
+    uw_thread_t *const u = tl_uw;
+    if (tl_busy || !id || !u)
         return;
     tl_busy = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    const uw_rec_t *r = &tl_rec;
+    const uw_rec_t *r = &u->rec;
     uint32_t f = r->first;
     uintptr_t rip = *(const uintptr_t *)ra_slot;
     /* The record must be the walk just made from this state: a walk that was not kept left an older
@@ -546,7 +588,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
         r->stack == __atomic_load_n(&tl_stack, __ATOMIC_RELAXED) &&
         r->rsp[f] == HIDE(ra_slot + 8) && r->rip[f] == HIDE(rip) &&
         (!r->need[f] || r->rbp[f] == HIDE(rbp))) {
-        site_t *set = site_set(rip, ra_slot), *si = &set[0];
+        site_t *set = site_set(u, rip, ra_slot), *si = &set[0];
         for (int w = 1; w < SITE_WAYS; w++)
             if (set[w].used < si->used)
                 si = &set[w];
@@ -572,7 +614,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
         si->stack = r->stack;
         si->epoch = r->epoch;
         si->n = (uint8_t)n;
-        si->used = ++tl_site_clock;
+        si->used = ++u->site_clock;
         si->id = id;
     }
 out:
@@ -616,8 +658,10 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
 
     /* The record is usable if it was made in this epoch, on this stack, and nobody below us on
      * this thread is using it. j scans it by increasing stack pointer. */
-    uw_rec_t *const r = &tl_rec;
-    const bool owner = !tl_busy;
+    uw_thread_t *const u = tl_uw;
+    uw_rec_t *const r = u ? &u->rec : NULL;
+    uw_cur_t *const cur = u ? &u->cur : NULL;
+    const bool owner = u && !tl_busy;
     bool keep = owner; /* may this walk become the record? */
     uint32_t j = REC;
     if (owner) {
@@ -634,10 +678,10 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
             break;
         }
         buf[n] = (void *)rip;
-        if (FL_LIKELY(keep)) { /* only the owner touches tl_cur */
+        if (FL_LIKELY(keep)) { /* only the owner touches cur */
             if (FL_LIKELY(n < REC)) {
-                tl_cur.rsp[n] = HIDE(rsp);
-                tl_cur.rbp[n] = HIDE(rbp);
+                cur->rsp[n] = HIDE(rsp);
+                cur->rbp[n] = HIDE(rbp);
             } else {
                 keep = false;
                 j = REC;
@@ -664,8 +708,7 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
                         for (int l = 0; l < 4; l++)
                             lazy->lane[l] = r->lane[j + 1 + (uint32_t)l];
                         lazy->walked = n;
-                        rec_keep(buf, n, j, true, st, epoch_full);
-                    tl_kept = true;
+                        rec_keep(r, cur, buf, n, j, true, st, epoch_full);
                         tl_kept = true;
                         tl_stats.fast++;
                         tl_stats.replayed++;
@@ -675,7 +718,7 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
                     int out = total < max ? total : max;
                     for (int i = n; i < out; i++)
                         buf[i] = (void *)HIDE(r->rip[j + 1 + (uint32_t)(i - n)]);
-                    rec_keep(buf, n, j, true, st, epoch_full);
+                    rec_keep(r, cur, buf, n, j, true, st, epoch_full);
                     tl_kept = true;
                     tl_stats.fast++;
                     tl_stats.replayed++;
@@ -699,12 +742,12 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
                     }
                     rip = HIDE(r->rip[k + 1]);
                     rsp = HIDE(r->rsp[k + 1]);
-                    tl_cur.rbp_at[n - 1] = HIDE(rbp_at); /* keep is true here */
-                    tl_cur.rbp_x[n - 1] = HIDE(rbp_x);
-                    tl_cur.flags[n - 1] = (uint8_t)f;
+                    cur->rbp_at[n - 1] = HIDE(rbp_at); /* keep is true here */
+                    cur->rbp_x[n - 1] = HIDE(rbp_x);
+                    cur->flags[n - 1] = (uint8_t)f;
                     buf[n] = (void *)rip;
-                    tl_cur.rsp[n] = HIDE(rsp);
-                    tl_cur.rbp[n] = HIDE(rbp);
+                    cur->rsp[n] = HIDE(rsp);
+                    cur->rbp[n] = HIDE(rbp);
                     n++;
                 }
                 j = k + 1;
@@ -736,9 +779,9 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
                 rbp_x = rbp;
             }
             if (FL_LIKELY(keep)) {
-                tl_cur.rbp_at[n - 1] = HIDE(rbp_at);
-                tl_cur.rbp_x[n - 1] = HIDE(rbp_x);
-                tl_cur.flags[n - 1] = (uint8_t)(((v & V_RSP) ? 0 : F_CFA_RBP) |
+                cur->rbp_at[n - 1] = HIDE(rbp_at);
+                cur->rbp_x[n - 1] = HIDE(rbp_x);
+                cur->flags[n - 1] = (uint8_t)(((v & V_RSP) ? 0 : F_CFA_RBP) |
                                                 ((v & V_RBP) ? F_RESTORE : 0));
             }
             rsp = cfa;
@@ -766,7 +809,7 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
     }
     tl_stats.fast++;
     if (keep && n > 0) {
-        rec_keep(buf, n, REC - 1, false, st, epoch_full);
+        rec_keep(r, cur, buf, n, REC - 1, false, st, epoch_full);
         tl_kept = true;
     }
     goto out;

@@ -5,6 +5,12 @@
 
 volatile int fl_active = 1; /* hooks.c: tracking on (fl_disable clears it) */
 
+FL_TLS volatile int fl_tl_guard; /* hooks.c: the shim's own allocations are not tracked */
+
+void fl_stacks_thread_exit(void) /* stacks.c: a thread's capture caches, freed at its exit */
+{
+}
+
 void fl_depot_lock_all(void) /* stacks.c */
 {
 }

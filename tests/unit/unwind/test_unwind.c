@@ -37,11 +37,23 @@
 #include "internal.h"
 #include "uwtest.h"
 
-/* unwind.c allocates its rule table with the arena's page allocator; here plain mmap does. */
+/* unwind.c allocates its rule table with the arena's page allocator, and each thread's record
+ * with the arena's allocator; here plain mmap does both. */
 void *fl_arena_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+void *fl_arena_alloc(size_t size)
+{
+    return fl_arena_map(size);
+}
+
+void fl_arena_free(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
 }
 
 #define MAXF 160
@@ -635,7 +647,15 @@ static void *thread_main(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
     cur_what = "threads";
-    for (int round = 0; round < 3; round++)
+    /* Threads 0 and 1 keep a record (as the shim's threads do from their first capture); 2 has
+     * none; 3 drops its record halfway, as at thread exit. All must give libunwind's frames. */
+    if (id != 2 && !fl_unwind_thread_init()) {
+        printf("# fl_unwind_thread_init failed\n");
+        failures++;
+    }
+    for (int round = 0; round < 3; round++) {
+        if (id == 3 && round == 1)
+            fl_unwind_thread_exit();
         for (int depth = 0; depth <= 30; depth++)
             for (unsigned seed = 0; seed < 26; seed++) {
                 cur_max = maxes[(seed + id) % (sizeof maxes / sizeof maxes[0])];
@@ -643,6 +663,11 @@ static void *thread_main(void *arg)
                 if (flushing && (seed % 7) == id)
                     fl_unwind_flush();
             }
+    }
+    if (id == 3 && fl_unwind_thread_init()) {
+        printf("# fl_unwind_thread_init made a record again after fl_unwind_thread_exit\n");
+        failures++;
+    }
     fl_unwind_stats_t s;
     fl_unwind_get_stats(&s);
     pthread_mutex_lock(&others_lock);
@@ -650,7 +675,16 @@ static void *thread_main(void *arg)
     others.fast += s.fast;
     others.fallback += s.fallback;
     others.stopped += s.stopped;
+    others.replayed += s.replayed;
     pthread_mutex_unlock(&others_lock);
+    if (id == 2 && s.replayed != 0) {
+        printf("# a thread without a record replayed %lu walks\n", (unsigned long)s.replayed);
+        failures++;
+    }
+    if (id < 2 && s.replayed == 0) {
+        printf("# thread %u kept a record but never replayed it\n", id);
+        failures++;
+    }
     return NULL;
 }
 
@@ -730,6 +764,10 @@ static void body_wild(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!fl_unwind_thread_init()) {
+        printf("fl_unwind_thread_init failed\n");
+        return 1;
+    }
     group("no-frame-pointer shapes, depths 0-40, 11 max values", body_no_libc, 1);
     group("deep stacks (150 frames, max 160)", body_deep, 1);
     group("frame-pointer chain", body_fp, 1);
@@ -746,8 +784,10 @@ int main(void)
     group("wild frame pointer stops the walk", body_wild, 0);
     fl_unwind_stats_t st;
     fl_unwind_get_stats(&st);
-    printf("# %lu unwind rules cached; main thread derived %lu, read its stack range %lu times\n",
-           (unsigned long)st.rules, (unsigned long)st.derived, (unsigned long)st.learned);
+    printf("# %lu unwind rules cached; main thread derived %lu, read its stack range %lu times, "
+           "replayed %lu walks\n", (unsigned long)st.rules, (unsigned long)st.derived,
+           (unsigned long)st.learned, (unsigned long)st.replayed);
+    report("the main thread replays its previous walk", st.replayed > 0, NULL);
     printf("%d passed, %d failed\n", tests_run - tests_failed, tests_failed);
     return tests_failed ? 1 : 0;
 }

@@ -68,7 +68,7 @@ $(SHIM): $(SHIM_SRC) $(SHIM_HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-builtin-malloc \
 	  -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector \
-	  $(SHIM_CFLAGS) -shared -Wl,-z,defs -Wl,--build-id -o $@ $(SHIM_SRC) $(SHIM_LIBS) -ldl -lpthread
+	  $(SHIM_CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -Wl,--build-id -o $@ $(SHIM_SRC) $(SHIM_LIBS) -ldl -lpthread
 
 $(TOOL): $(TOOL_SRC) $(TOOL_HDR) Makefile
 	@mkdir -p $(@D)

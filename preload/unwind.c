@@ -244,7 +244,7 @@ static bool maps_find(uintptr_t addr, uintptr_t *lo_out, uintptr_t *hi_out)
     int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    char buf[1024], tail[8] = {0};
+    char buf[256], tail[8] = {0}; /* small: this may run on a signal handler's small stack */
     uintptr_t lo = 0, hi = 0, flo = 0, fhi = 0;
     int state = 0, nperm = 0;
     bool readable = false, bad = false, found = false, done = false, is_stack = false;

@@ -15,7 +15,7 @@ B = os.environ.get("B", "build")
 
 SUITES = [
     ("unit", [MAKE, "-s", "--no-print-directory", "unit"]),
-    ("unwind", [MAKE, "-s", "--no-print-directory", "test-unwind"]),
+    ("unwind", [MAKE, "-s", "--no-print-directory", "test-unwind", "SANITIZE=both"]),
     ("cases", [MAKE, "-s", "--no-print-directory", "cases"]),
     # the same cases with the exit check on two threads however small the heap (parallel marking,
     # snapshot and report gathering must find exactly what one thread finds)

@@ -6,7 +6,8 @@
 # flags; unwind.c once as shipped and once with a 4-entry rule table, so that the table grows
 # while 4 threads read it.
 UW_SRC := tests/unit/unwind
-UW_OUT := $(B)/tests/unwind
+# objects built with other SANITIZE flags are kept apart
+UW_OUT := $(B)/tests/unwind$(if $(SANITIZE),-$(SANITIZE))
 UW_CC  := $(CC) $(BASE) $(SAN_FLAGS) -Ipreload -I$(UW_SRC) $(SHIM_CFLAGS)
 UW_SHIMCC := $(CC) $(BASE) $(SAN_FLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
              -fno-stack-protector $(SHIM_CFLAGS)

@@ -264,3 +264,63 @@ void fl_arena_reset_after_clone(void)
 {
     arena_lock.v = 0;
 }
+
+/* ---- stacks of the shim's own ---------------------------------------------------------------
+ * For work too deep for the program's stack: libunwind in a signal handler on an 8 KiB
+ * sigaltstack (stacks.c), the exit check in a thread made with a 16 KiB stack (exit.c). */
+char *fl_stack_map(size_t size)
+{
+    char *m = fl_arena_map(FL_GUARD + size);
+    if (m && mprotect(m, FL_GUARD, PROT_NONE) != 0) {
+        fl_arena_unmap(m, FL_GUARD + size);
+        m = NULL;
+    }
+    return m;
+}
+
+void fl_stack_unmap(char *base, size_t size)
+{
+    fl_arena_unmap(base, FL_GUARD + size);
+}
+
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl fl_call_on_stack\n"
+        ".hidden fl_call_on_stack\n"
+        ".type fl_call_on_stack, @function\n"
+        "fl_call_on_stack:\n"
+        ".cfi_startproc\n"
+        "  endbr64\n"
+        "  push %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "  mov %rsp, %rbp\n"
+        ".cfi_def_cfa_register %rbp\n"
+        "  mov %rdx, %rsp\n"
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  call *%rax\n"
+        "  mov %rbp, %rsp\n"
+        ".cfi_def_cfa_register %rsp\n"
+        "  pop %rbp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size fl_call_on_stack, .-fl_call_on_stack\n");
+
+FL_TLS uintptr_t fl_tl_caller_sp;
+
+void fl_run_on_stack(void *(*fn)(void *), void *arg, size_t size)
+{
+    char *m = fl_stack_map(size);
+    if (!m) {
+        fn(arg);
+        return;
+    }
+    uintptr_t prev = fl_tl_caller_sp, sp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    fl_tl_caller_sp = sp;
+    fl_call_on_stack(fn, arg, m + FL_GUARD + size);
+    fl_tl_caller_sp = prev;
+    fl_stack_unmap(m, size);
+}

@@ -331,6 +331,12 @@ void fl_check_write(fl_check_t *c, int kind, int status, const char *exec_target
     fl_par_end();
 }
 
+typedef struct finish { int kind, status; const char *exec_target; } finish_t;
+
+static void *finish(void *arg);
+
+/* The check runs on a stack of its own (FL_CHECK_STACK): the exiting thread may have been made
+ * with a 16 KiB stack, or be in a signal handler on a small sigaltstack. */
 void fl_finish(int kind, int status, const char *exec_target)
 {
     if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL))
@@ -338,6 +344,17 @@ void fl_finish(int kind, int status, const char *exec_target)
     int saved_errno = errno;
     int saved_guard = fl_tl_guard;
     fl_tl_guard = 1; /* whatever we (or libc for us) allocate from here is not the program's */
+    finish_t f = {kind, status, exec_target};
+    fl_run_on_stack(finish, &f, FL_CHECK_STACK);
+    fl_tl_guard = saved_guard;
+    errno = saved_errno;
+}
+
+static void *finish(void *arg)
+{
+    const finish_t *f = arg;
+    int kind = f->kind, status = f->status;
+    const char *exec_target = f->exec_target;
     fl_check_t c;
     memset(&c, 0, sizeof c);
     uint64_t t0 = fl_mono_ns();
@@ -361,6 +378,5 @@ void fl_finish(int kind, int status, const char *exec_target)
     c.st.check_ns = fl_mono_ns() - t0;
     fl_check_write(&c, kind, status, exec_target);
     fl_check_free(&c);
-    fl_tl_guard = saved_guard;
-    errno = saved_errno;
+    return NULL;
 }

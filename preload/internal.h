@@ -100,6 +100,20 @@ void *fl_arena_alloc(size_t size); /* zeroed, 16-byte aligned; NULL on failure *
 void fl_arena_free(void *p, size_t size);
 void *fl_arena_map(size_t size);   /* page-granular, zeroed, registered as shim memory */
 void fl_arena_unmap(void *p, size_t size);
+/* A stack of the shim's own: size bytes (a multiple of 4096) above a guard page of FL_GUARD
+ * bytes; its top is at the result + FL_GUARD + size. NULL on failure. */
+#define FL_GUARD 4096u
+char *fl_stack_map(size_t size);
+void fl_stack_unmap(char *base, size_t size);
+/* Calls fn(arg) with the stack pointer at top (16-byte aligned). Its CFI finds the caller through
+ * RBP, so libunwind unwinds from fn back into the caller's frames. */
+void *fl_call_on_stack(void *(*fn)(void *), void *arg, void *top);
+/* Calls fn(arg) on a fresh stack of size bytes, mapped for the call (or right here if that fails).
+ * Meanwhile fl_tl_caller_sp is the thread's own stack pointer at the call: the exit check scans
+ * the thread's live stack from there, not from the private one. */
+void fl_run_on_stack(void *(*fn)(void *), void *arg, size_t size);
+#define FL_CHECK_STACK (256u << 10) /* exit check, snapshots: they use ~18 KiB */
+extern FL_TLS uintptr_t fl_tl_caller_sp;
 /* Calls fn for each range of shim memory (for the scan to skip). Not thread-safe vs. mapping. */
 void fl_arena_foreach(void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
 bool fl_arena_owns(uintptr_t addr);

@@ -981,7 +981,8 @@ static void classify(ctx_t *cp, fl_world_t *w, const fl_check_t *chk)
     scan_words(&c, blo, bhi, FL_KIND_REACHABLE);
     if (main_tls.hi && !fl_main_thread_gone && !w->main_dead)
         scan_minus(&c, main_tls.lo, main_tls.hi, &shim_ex, FL_KIND_REACHABLE);
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    /* On the shim's own stack (fl_run_on_stack), the thread's live stack starts where it left. */
+    uintptr_t here = fl_tl_caller_sp ? fl_tl_caller_sp : (uintptr_t)__builtin_frame_address(0);
     if (prep.have_self) {
         scan_stack(&c, prep.self_tid, prep.self_sp, false, &ex);
         for (int r = 0; r < prep.nself_regs; r++)

@@ -37,8 +37,17 @@ static _Noreturn void sweep(fl_check_t *c, uint64_t t0)
     __builtin_unreachable();
 }
 
+static void *take_here(void *uc);
+
+/* On a stack of the shim's own, as the exit check (exit.c): this may be a signal handler. */
 static void take(const ucontext_t *uc)
 {
+    fl_run_on_stack(take_here, (void *)uc, FL_CHECK_STACK);
+}
+
+static void *take_here(void *ucv)
+{
+    const ucontext_t *uc = ucv;
     int saved = errno;
     int guard = fl_tl_guard;
     fl_tl_guard = 1;
@@ -86,6 +95,7 @@ static void take(const ucontext_t *uc)
     fl_mem_now_override.valid = false;
     fl_tl_guard = guard;
     errno = saved;
+    return NULL;
 }
 
 static void handler(int sig, siginfo_t *si, void *uc)

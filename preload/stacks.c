@@ -10,7 +10,6 @@
 #include <libunwind.h>
 #include <link.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/single_threaded.h>
 
 #define uthash_malloc(sz) fl_arena_alloc(sz)
@@ -44,8 +43,7 @@ typedef struct tcache_ent { uint64_t hash; uint32_t id; uint32_t n; } tcache_ent
 #define TCACHE 256
 static FL_TLS tcache_ent_t *tl_tcache;
 static FL_TLS bool tl_tcache_done;
-/* The thread's private stack for libunwind (see call_on_stack below): its lowest page, the guard;
- * its top is 4096 + ALT_STACK above. */
+/* The thread's private stack for libunwind (see slow_backtrace below), from fl_stack_map. */
 #define ALT_STACK (64u << 10)
 static FL_TLS char *tl_alt;
 
@@ -327,7 +325,7 @@ void fl_stacks_thread_exit(void)
     char *alt = tl_alt;
     tl_alt = NULL;
     if (alt)
-        fl_arena_unmap(alt, 4096 + ALT_STACK);
+        fl_stack_unmap(alt, ALT_STACK);
     tcache_ent_t *c = tl_tcache;
     tl_tcache_done = true;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -400,36 +398,10 @@ static inline int capture_depth(void)
  * The walker hands libunwind the frames it cannot follow: signal frames, stacks made with
  * makecontext. unw_backtrace needs several KiB of stack more than the walker (its cursor and
  * context are 2 KiB, then its DWARF parsing), and a signal handler that allocates on an 8 KiB
- * sigaltstack (SIGSTKSZ) overflowed it. So unw_backtrace runs on a private 64 KiB stack, below a
- * guard page, made on the thread's first such capture and unmapped at its exit. It is entered by
- * call_on_stack, whose CFI finds its caller through RBP (still on the thread's stack): libunwind
- * unwinds back across it and gives the same frames, plus two of the shim's, which stack_id
- * drops. A hook runs with the thread's guard set, so nothing nests on the private stack. */
-void *call_on_stack(void *(*fn)(void *), void *arg, void *top);
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".hidden call_on_stack\n"
-        ".type call_on_stack, @function\n"
-        "call_on_stack:\n"
-        ".cfi_startproc\n"
-        "  endbr64\n"
-        "  push %rbp\n"
-        ".cfi_def_cfa_offset 16\n"
-        ".cfi_offset %rbp, -16\n"
-        "  mov %rsp, %rbp\n"
-        ".cfi_def_cfa_register %rbp\n"
-        "  mov %rdx, %rsp\n"
-        "  mov %rdi, %rax\n"
-        "  mov %rsi, %rdi\n"
-        "  call *%rax\n"
-        "  mov %rbp, %rsp\n"
-        ".cfi_def_cfa_register %rsp\n"
-        "  pop %rbp\n"
-        ".cfi_def_cfa_offset 8\n"
-        "  ret\n"
-        ".cfi_endproc\n"
-        ".size call_on_stack, .-call_on_stack\n");
-
+ * sigaltstack (SIGSTKSZ) overflowed it. So unw_backtrace runs on a private 64 KiB stack
+ * (fl_call_on_stack: libunwind unwinds back across it and gives the same frames, plus two of the
+ * shim's, which stack_id drops), made on the thread's first such capture and unmapped at its
+ * exit. A hook runs with the thread's guard set, so nothing nests on it. */
 typedef struct slow { void **raw; int max, n; } slow_t;
 
 static void *slow_backtrace(void *p)
@@ -441,15 +413,9 @@ static void *slow_backtrace(void *p)
 
 static char *alt_stack(void)
 {
-    if (!tl_alt) {
-        char *m = fl_arena_map(4096 + ALT_STACK);
-        if (m && mprotect(m, 4096, PROT_NONE) != 0) {
-            fl_arena_unmap(m, 4096 + ALT_STACK);
-            m = NULL;
-        }
-        tl_alt = m;
-    }
-    return tl_alt ? tl_alt + 4096 + ALT_STACK : NULL;
+    if (!tl_alt)
+        tl_alt = fl_stack_map(ALT_STACK);
+    return tl_alt ? tl_alt + FL_GUARD + ALT_STACK : NULL;
 }
 
 /* noinline keeps this frame (and the hook's) inside the shim's text, where they are dropped. */
@@ -460,7 +426,7 @@ __attribute__((noinline)) uint32_t fl_stack_capture(void)
     slow_t s = {raw, depth + 16, 0};
     char *top = alt_stack();
     if (top)
-        call_on_stack(slow_backtrace, &s, top);
+        fl_call_on_stack(slow_backtrace, &s, top);
     else
         slow_backtrace(&s);
     return stack_id(raw, s.n, depth);

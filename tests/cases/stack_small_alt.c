@@ -44,6 +44,7 @@ static FL_NOINLINE void run_small(void)
     small_ctx.uc_link = &main_ctx;
     makecontext(&small_ctx, on_small_stack, 0);
     FL_REQUIRE(swapcontext(&main_ctx, &small_ctx) == 0);
+    explicit_bzero(stack, SMALL); /* its stale words would live on in the next block made there */
     free(stack);
 }
 
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
         stack_t off = {.ss_flags = SS_DISABLE};
         FL_REQUIRE(sigaltstack(&off, NULL) == 0);
     }
+    explicit_bzero(alt, SMALL); /* as in run_small: stdout's buffer may be made there next */
     free(alt);
     puts("done");
     fl_control_leak();

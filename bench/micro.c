@@ -24,11 +24,22 @@
 
 #define NOINLINE __attribute__((noinline))
 
-/* unwind.c's rule table comes from the arena's page allocator; here plain mmap. */
+/* unwind.c's rule table and its per-thread record come from the arena; here plain mmap. */
 void *fl_arena_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+void *fl_arena_alloc(size_t size)
+{
+    return fl_arena_map(size);
+}
+
+void fl_arena_free(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
 }
 
 static const int depths[] = {4, 8, 16, 32};
@@ -274,6 +285,7 @@ static int run_child(const char *self, const char *lib, double *ns)
 #define MAX_SHIMS 8
 int main(int argc, char **argv)
 {
+    fl_unwind_thread_init(); /* as the shim does on a thread's first capture: fl_unwind replays */
     const char *labels[MAX_SHIMS], *paths[MAX_SHIMS];
     int nshims = 0;
     bool child = false;

@@ -316,7 +316,7 @@ static inline void fl_gate_enter(void)
 void fl_gate_leave(void);
 
 #define FL_NREGS 16
-#define FL_MAX_STOP 1024
+#define FL_MAX_STOP 8192 /* threads the exit check stops and scans (more: a warning) */
 typedef struct fl_tstate {
     pid_t tid;
     volatile int state; /* FL_TS_* */

@@ -95,10 +95,12 @@ static bool tid_alive(pid_t tid)
     return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
 }
 
-static void acquire_slot(void)
+/* Takes a free slot (pass 0), or with `reclaim` also one whose thread died without running its
+ * key destructor (pass 1: a system call per occupied slot). */
+static void acquire_slot(bool reclaim)
 {
     pid_t me = gettid_raw();
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < (reclaim ? 2 : 1); pass++) {
         for (size_t i = 0; i < NSLOTS; i++) {
             pid_t o = __atomic_load_n(&slots[i].owner, __ATOMIC_RELAXED);
             /* Second pass: take back slots of threads that died without their key destructor. */
@@ -120,11 +122,26 @@ static void acquire_slot(void)
         pthread_setspecific(slot_key, (void *)1);
 }
 
+/* A thread that found no free slot (more than NSLOTS threads in hooks' reach at once) uses the
+ * shared counter, and looks for a slot again only every RETRY_SLOT entries, reclaiming dead
+ * threads' slots every RECLAIM_SLOT looks: looking on every entry cost a scan of all slots and
+ * up to 1024 system calls per malloc, and made 1200 threads 1000 times slower. */
+#define RETRY_SLOT 1024
+#define RECLAIM_SLOT 64
+static FL_TLS unsigned tl_slot_wait, tl_slot_looks;
+
 void fl_gate_enter_slow(void)
 {
     unsigned spins = 0;
-    if (!fl_tl_slot && !tl_overflow)
-        acquire_slot();
+    if (!fl_tl_slot && !tl_overflow) {
+        if (tl_slot_wait == 0) {
+            acquire_slot(tl_slot_looks++ % RECLAIM_SLOT == 0);
+            if (!fl_tl_slot)
+                tl_slot_wait = RETRY_SLOT;
+        } else {
+            tl_slot_wait--;
+        }
+    }
     for (;;) {
         bool pass = fl_tl_fork_holder != 0;
         if (fl_tl_slot) {
@@ -245,6 +262,7 @@ void fl_threads_after_fork_child(pid_t old_tid)
 
 /* ---- stopping the world for the exit check ---- */
 static fl_tstate_t tstates[FL_MAX_STOP];
+static size_t ntstates; /* entries in use: a stopped thread looks for its own among them */
 static volatile int world_active, world_release, stop_sig;
 
 static long futex(volatile int *addr, int op, int val, const struct timespec *ts)
@@ -273,7 +291,8 @@ static void stop_handler(int sig, siginfo_t *si, void *ucv)
         return; /* late delivery after a resume: nothing to do */
     int saved = errno;
     pid_t tid = gettid_raw();
-    for (size_t i = 0; i < FL_MAX_STOP; i++) {
+    size_t n = __atomic_load_n(&ntstates, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < n; i++) {
         fl_tstate_t *t = &tstates[i];
         if (t->tid != tid)
             continue;
@@ -378,6 +397,7 @@ void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st)
 {
     memset(w, 0, sizeof *w);
     w->t = tstates;
+    __atomic_store_n(&ntstates, 0, __ATOMIC_RELEASE);
     pid_t self = gettid_raw();
     int sig = pick_signal();
     if (!sig)
@@ -412,6 +432,7 @@ void fl_world_stop(fl_world_t *w, fl_scan_stats_t *st)
             fl_tstate_t *t = &tstates[w->nt++];
             memset(t, 0, sizeof *t);
             t->tid = tid;
+            __atomic_store_n(&ntstates, w->nt, __ATOMIC_RELEASE); /* before its signal */
             long nr = -1;
             uintptr_t sp;
             /* A thread that blocks the signal, or sits in rt_sigtimedwait (128), which would

@@ -5,6 +5,8 @@
  * atfork handlers) are never touched: they fail fl_is_own_process(). */
 #include "internal.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -168,6 +170,12 @@ pid_t fl_fork(void)
     }
     pid_t parent = fl_proc.pid, parent_tid = (pid_t)syscall(SYS_gettid);
     uint64_t t = fl_now_ns();
+    /* No signal handler of this thread runs while it holds the gate closed (here, and in the child
+     * until child_setup is done): one that allocates would wait at the gate for itself, or for a
+     * lock this thread holds, for ever. Signals that come meanwhile are delivered at the end. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     /* Order: drain the hooks, then the locks in the order the hot path nests them (depot and
      * table shards are never held together; the arena is always innermost). glibc takes its own
      * malloc locks after all atfork prepare handlers: shim then glibc, never the reverse. */
@@ -188,6 +196,7 @@ pid_t fl_fork(void)
     fl_table_unlock_all();
     fl_depot_unlock_all();
     fl_gate_open();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid > 0)
         fl_children_add(pid, 0);
     after_fork(pid);

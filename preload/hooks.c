@@ -338,10 +338,12 @@ typedef struct tramp { void *(*fn)(void *); void *arg; } tramp_t;
 static void *thread_start(void *p)
 {
     tramp_t t = *(tramp_t *)p;
+    /* Under the guard: the arena's lock, and pthread_getattr_np's allocations (untracked). A
+     * signal handler that allocates while this holds the arena's lock must not come back into
+     * the shim, or it would wait for that lock for ever. */
+    fl_tl_guard = 1;
     fl_arena_free(p, sizeof(tramp_t));
     pthread_attr_t attr;
-    /* pthread_getattr_np allocates: under the guard those go untracked to the real allocator. */
-    fl_tl_guard = 1;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *addr;
         size_t size;
@@ -361,13 +363,19 @@ FL_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
     ready();
     if (!fl_active)
         return fl_real.pthread_create(th, attr, fn, arg);
+    int guard = fl_tl_guard;
+    fl_tl_guard = 1; /* the arena's lock: see thread_start */
     tramp_t *t = fl_arena_alloc(sizeof *t);
+    fl_tl_guard = guard;
     if (!t)
         return fl_real.pthread_create(th, attr, fn, arg);
     t->fn = fn;
     t->arg = arg;
     int rc = fl_real.pthread_create(th, attr, thread_start, t);
-    if (rc != 0)
+    if (rc != 0) {
+        fl_tl_guard = 1;
         fl_arena_free(t, sizeof *t);
+        fl_tl_guard = guard;
+    }
     return rc;
 }

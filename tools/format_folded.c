@@ -9,6 +9,8 @@
  * a number that flamegraph.pl would take for the weight: such bytes become '_'. */
 static void add_name(fl_buf_t *b, const char *s)
 {
+    if (!*s) /* an empty name (a report may say exe= ) would leave a line without text */
+        s = "?";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char ch = c == ';' || c < 0x20 || c == 0x7f ? '_' : (char)c;

@@ -904,6 +904,9 @@ def unknown_records_and_keys_ignored(ctx):
     expect_in("Direct leak of 5 byte(s)", out)
 
 
+OTHER_FORMATS = ("folded", "sarif")
+
+
 @test
 def fuzz_regressions(ctx):
     d = os.path.join(FIX, "fuzz")
@@ -914,6 +917,12 @@ def fuzz_regressions(ctx):
         rc, out, err = ctx.run(["report", "--no-symbolize", "--format", "json",
                                 os.path.join(d, f)])
         json.loads(out)
+        # every other format too (a report naming its program exe=/dir/ once left a folded
+        # line without text, and strcmp got NULL)
+        for fmt in OTHER_FORMATS:
+            rc, out, err = ctx.run(["report", "--no-symbolize", "--format", fmt,
+                                    os.path.join(d, f)])
+            expect(rc in (0, 1, 2), f"{f}: --format {fmt}: exit {rc}")
     if not files:
         raise Skip("no fuzz regression inputs")
 

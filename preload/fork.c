@@ -168,6 +168,18 @@ pid_t fl_fork(void)
             fl_known_pid = getpid();
         return pid;
     }
+    if (FL_UNLIKELY(fl_tl_guard)) {
+        /* A signal handler forks while this thread is inside the shim (a hook that holds a shard
+         * lock, the exit check): the shim's locks may be this thread's own, and its tables half
+         * way through a change. Waiting for them would hang; the child would find them held.
+         * So the child is not tracked (it warns once and leaves no report). */
+        pid_t pid = fl_real.fork();
+        if (pid == 0) {
+            fl_known_pid = getpid();
+            fl_disable("fork() from a signal handler that interrupted the shim");
+        }
+        return pid;
+    }
     pid_t parent = fl_proc.pid, parent_tid = (pid_t)syscall(SYS_gettid);
     uint64_t t = fl_now_ns();
     /* No signal handler of this thread runs while it holds the gate closed (here, and in the child

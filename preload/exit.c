@@ -321,7 +321,19 @@ void fl_check_free(fl_check_t *c)
 void fl_check_run(fl_check_t *c)
 {
     fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap, fl_scan_anon_bytes());
-    c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
+    if (FL_LIKELY(!c->interrupted)) {
+        c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
+    } else {
+        /* A change cut short by the signal handler that ends the process: counts may be one
+         * off, and a removal stopped half way through its backward shift leaves a record twice
+         * (the copy nobody's pointer is looked up for would be reported leaked). */
+        c->n = fl_table_snapshot_plain(c->blocks, c->cap, &c->end);
+        size_t k = 0;
+        for (size_t i = 0; i < c->n; i++)
+            if (k == 0 || fl_snap_addr(&c->blocks[i]) != fl_snap_addr(&c->blocks[k - 1]))
+                c->blocks[k++] = c->blocks[i];
+        c->n = k;
+    }
     fl_scan_classify(c);
 }
 
@@ -331,7 +343,11 @@ void fl_check_write(fl_check_t *c, int kind, int status, const char *exec_target
     fl_par_end();
 }
 
-typedef struct finish { int kind, status; const char *exec_target; } finish_t;
+typedef struct finish {
+    int kind, status;
+    const char *exec_target;
+    bool interrupted; /* a signal handler ends the process from inside one of our hooks */
+} finish_t;
 
 static void *finish(void *arg);
 
@@ -344,7 +360,7 @@ void fl_finish(int kind, int status, const char *exec_target)
     int saved_errno = errno;
     int saved_guard = fl_tl_guard;
     fl_tl_guard = 1; /* whatever we (or libc for us) allocate from here is not the program's */
-    finish_t f = {kind, status, exec_target};
+    finish_t f = {kind, status, exec_target, saved_guard != 0};
     fl_run_on_stack(finish, &f, FL_CHECK_STACK);
     fl_tl_guard = saved_guard;
     errno = saved_errno;
@@ -357,6 +373,7 @@ static void *finish(void *arg)
     const char *exec_target = f->exec_target;
     fl_check_t c;
     memset(&c, 0, sizeof c);
+    c.interrupted = f->interrupted;
     uint64_t t0 = fl_mono_ns();
 
     /* The boundary is the entry point the program called: its caller's frame is the lowest live
@@ -376,6 +393,9 @@ static void *finish(void *arg)
     }
     fl_world_unlock();
     c.st.check_ns = fl_mono_ns() - t0;
+    if (f->interrupted)
+        fl_scan_warn(&c.st, "the process ended in a signal handler that interrupted an allocation "
+                            "being recorded: that block's record may be missing or inexact");
     fl_check_write(&c, kind, status, exec_target);
     fl_check_free(&c);
     return NULL;

@@ -127,10 +127,23 @@ void fl_arena_unlock(void);
 typedef struct { volatile int v; } fl_lock_t;
 extern FL_TLS int fl_tl_fork_holder;
 void fl_lock_slow(fl_lock_t *l);
+/* The locks this thread holds through fl_lock (they nest three deep at most: a depot shard, the
+ * depot index, the arena). A signal handler that ends the process while this thread is inside
+ * a hook runs the exit check, whose fl_lock_force must not wait for a lock its own interrupted
+ * hook holds: it takes that one as already its own. A lock is noted before it is taken and
+ * forgotten before it is released, so a signal in between never finds one held but unnoted. */
+#define FL_MAX_HELD 4
+extern FL_TLS fl_lock_t *fl_tl_held[FL_MAX_HELD];
+extern FL_TLS unsigned fl_tl_nheld;
 static inline void fl_lock(fl_lock_t *l)
 {
     if (FL_UNLIKELY(fl_tl_fork_holder))
         return;
+    unsigned n = fl_tl_nheld;
+    if (FL_LIKELY(n < FL_MAX_HELD))
+        fl_tl_held[n] = l;
+    fl_tl_nheld = n + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (FL_LIKELY(!__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)))
         return;
     fl_lock_slow(l);
@@ -139,9 +152,19 @@ static inline void fl_unlock(fl_lock_t *l)
 {
     if (FL_UNLIKELY(fl_tl_fork_holder))
         return;
+    unsigned n = fl_tl_nheld - 1;
+    if (n < FL_MAX_HELD && fl_tl_held[n] != l)
+        for (unsigned k = 0; k < n; k++) /* not the innermost: released out of order */
+            if (fl_tl_held[k] == l) {
+                fl_tl_held[k] = fl_tl_held[n];
+                break;
+            }
+    fl_tl_nheld = n;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
-/* Used by the fork prepare step, which must really take the lock. */
+/* Used by the fork prepare step and the exit check, which must really take the lock (unless this
+ * thread holds it already: see fl_tl_held). */
 void fl_lock_force(fl_lock_t *l);
 void fl_unlock_force(fl_lock_t *l);
 
@@ -183,6 +206,8 @@ size_t fl_table_count(void);
  * in *end the highest address + size among them.
  * Caller holds the locks (fl_table_lock_all) or has stopped the world. */
 size_t fl_table_snapshot(fl_snap_t *out, size_t cap, uintptr_t *end);
+/* The same read slot by slot, trusting no count: for a table a signal may have cut short. */
+size_t fl_table_snapshot_plain(fl_snap_t *out, size_t cap, uintptr_t *end);
 void fl_table_lock_all(void);
 void fl_table_unlock_all(void);
 size_t fl_table_metadata_bytes(void);
@@ -470,6 +495,7 @@ typedef struct fl_check {
     uint32_t nstacks;
     fl_scan_stats_t st;
     fl_world_t world;
+    bool interrupted; /* the table may be mid-change (see exit.c): its snapshot is deduplicated */
 } fl_check_t;
 bool fl_check_alloc(fl_check_t *c);
 void fl_check_free(fl_check_t *c);

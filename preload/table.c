@@ -281,8 +281,11 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
         s->count++;
         region_add(s, addr);
     }
-    s->slots[i].w0 = w0;
+    /* w1 first: a signal handler that ends the process here (exit.c, "interrupted") finds the
+     * slot empty or whole, never an address with an empty size and stack. */
     s->slots[i].w1 = w1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    s->slots[i].w0 = w0;
     shard_unlock(s, locked);
 }
 
@@ -402,6 +405,7 @@ static void sift(fl_snap_t *b, size_t i, size_t n)
  * needs nothing). */
 static size_t snapshot_in_place(fl_snap_t *out, size_t cap, uintptr_t *end)
 {
+    *end = 0;
     size_t n = 0;
     for (int k = 0; k < NSHARDS; k++) {
         shard_t *s = &shards[k];
@@ -686,6 +690,14 @@ size_t fl_table_snapshot(fl_snap_t *out, size_t cap, uintptr_t *end)
         return snapshot_in_place(out, cap, end);
     *end = j.end[0] > j.end[1] ? j.end[0] : j.end[1];
     return total;
+}
+
+/* The records as the slots hold them, whatever the counts say (a change may have been cut short
+ * by a signal handler that ends the process: see exit.c). One thread, sorted by a heapsort. */
+size_t fl_table_snapshot_plain(fl_snap_t *out, size_t cap, uintptr_t *end)
+{
+    snap_big_copy();
+    return snapshot_in_place(out, cap, end);
 }
 
 void fl_table_lock_all(void)

@@ -51,14 +51,29 @@ void fl_lock_slow(fl_lock_t *l)
     }
 }
 
+FL_TLS fl_lock_t *fl_tl_held[FL_MAX_HELD];
+FL_TLS unsigned fl_tl_nheld;
+
+static bool held_here(const fl_lock_t *l)
+{
+    for (unsigned k = 0; k < fl_tl_nheld && k < FL_MAX_HELD; k++)
+        if (fl_tl_held[k] == l)
+            return true;
+    return false;
+}
+
 void fl_lock_force(fl_lock_t *l)
 {
+    if (FL_UNLIKELY(fl_tl_nheld) && held_here(l))
+        return; /* the interrupted hook below us holds it, and will never run again */
     if (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))
         fl_lock_slow(l);
 }
 
 void fl_unlock_force(fl_lock_t *l)
 {
+    if (FL_UNLIKELY(fl_tl_nheld) && held_here(l))
+        return;
     __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
 

@@ -248,7 +248,10 @@ static int cmp_snap(const void *x, const void *y)
 
 static fl_snap_t snap[UNIVERSE + 16];
 
-/* The snapshot, on one worker or on two; it must be in address order on its own. */
+/* The snapshot, on one worker or on two, or read slot by slot (fl_table_snapshot_plain, for a
+ * check that a signal cut into); it must be in address order on its own. */
+static bool plain;
+
 static size_t take_snapshot(bool two)
 {
     static char *stack;
@@ -259,7 +262,8 @@ static size_t take_snapshot(bool two)
     if (two)
         ASSERT_EQ(fl_par_begin(stack, FL_PAR_STACK, 1, 0), 2);
     uintptr_t end, want_end = 0;
-    size_t n = fl_table_snapshot(snap, UNIVERSE + 16, &end);
+    size_t n = plain ? fl_table_snapshot_plain(snap, UNIVERSE + 16, &end)
+                     : fl_table_snapshot(snap, UNIVERSE + 16, &end);
     fl_par_end();
     fl_table_unlock_all();
     for (size_t i = 0; i < n; i++) {
@@ -291,6 +295,9 @@ static void compare_snapshot(size_t nlive)
 {
     compare_snapshot_on(nlive, false);
     compare_snapshot_on(nlive, true);
+    plain = true;
+    compare_snapshot_on(nlive, false);
+    plain = false;
 }
 
 static int cmp_uptr(const void *x, const void *y)

@@ -13,7 +13,9 @@ static char exec_tmp[600], exec_final[600];
 
 static bool exec_record(const char *target)
 {
-    if (!fl_active || !fl_is_own_process())
+    /* Guard set: a signal handler execs from inside one of our hooks, which may hold the arena's
+     * lock. The exec goes ahead without its short report (the tree shows no report). */
+    if (!fl_active || !fl_is_own_process() || fl_tl_guard)
         return false;
     int saved = errno;
     int guard = fl_tl_guard;

@@ -7,6 +7,8 @@
 #define FLTEST_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +85,19 @@ static FL_NOINLINE FL_UNUSED void fl_control_leak(void)
 {
     void *volatile p = malloc(7);
     (void)p;
+}
+
+/* A thread that only waits, with every signal blocked: it makes the process multi-threaded (so
+ * the shim's hooks take their locks) and never runs a handler. Start it with
+ * pthread_create(&t, NULL, fl_idle_thread, NULL). */
+static FL_UNUSED void *fl_idle_thread(void *arg)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;)
+        pause();
+    return arg;
 }
 
 /* Waits (yielding) until *flag becomes non-zero. */

@@ -28,20 +28,10 @@ static void on_alarm(int sig)
     }
 }
 
-static void *idle(void *arg)
-{
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    for (;;)
-        pause();
-    return arg;
-}
-
 int main(void)
 {
     pthread_t t;
-    FL_REQUIRE(pthread_create(&t, NULL, idle, NULL) == 0);
+    FL_REQUIRE(pthread_create(&t, NULL, fl_idle_thread, NULL) == 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;

@@ -26,10 +26,11 @@ static freeobj_t *freelist[NCLASSES];
 static char *bump, *bump_end;
 
 /* Larger objects (the table's shards, the depot's hash buckets: 4 KiB .. 16 MiB, by powers of
- * two) are carved from chunks of 1 MiB, 2 MiB, ... up to 32 MiB. A table that grows to a million records replaces its
- * arrays ~3 000 times: a mapping of its own each time (mmap, madvise, prctl, munmap, and the
- * region list) cost the build phase of shared/bench's forktree ~30 ms. A freed one gives its
- * pages back (MADV_DONTNEED: zero when touched again) and waits in its class for reuse. */
+ * two) are carved from chunks of 1 MiB, 2 MiB, ... up to 32 MiB. A table that grows to a million
+ * records replaces its arrays ~3 000 times: a mapping of its own each time (mmap, madvise,
+ * prctl, munmap, and the region list) cost the build phase of shared/bench's forktree ~30 ms. A
+ * freed one gives its pages back (MADV_DONTNEED: zero when touched again) and waits in its class
+ * for reuse. */
 #define BIG_CHUNK (32u << 20)
 #define NBIG_CLASSES 13 /* 4 KiB << 12 = 16 MiB */
 static freeobj_t *bigfree[NBIG_CLASSES];

@@ -18,7 +18,6 @@ static bool exec_record(const char *target)
     if (!fl_active || !fl_is_own_process() || fl_tl_guard)
         return false;
     int saved = errno;
-    int guard = fl_tl_guard;
     fl_tl_guard = 1;
     bool ok = false;
     fl_outbuf_t *o = fl_arena_map(sizeof *o);
@@ -30,7 +29,7 @@ static bool exec_record(const char *target)
         ok = fl_report_commit(o, exec_tmp, exec_final);
     }
     fl_arena_unmap(o, sizeof *o);
-    fl_tl_guard = guard;
+    fl_tl_guard = 0;
     errno = saved;
     return ok;
 }

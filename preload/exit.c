@@ -108,8 +108,9 @@ static void write_inherited(fl_outbuf_t *o, const gather_t *g, uint8_t *written)
             if (fl_snap_gen(b) >= fl_proc.gen)
                 continue;
             fl_report_stack(o, b->stack, written);
-            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s", (void *)fl_snap_addr(b),
-                          (unsigned long)fl_snap_size(b), b->stack, fl_snap_gen(b), names[g->kind[i]]);
+            fl_out_printf(o, "block addr=%p size=%lu stack=%u gen=%u kind=%s",
+                          (void *)fl_snap_addr(b), (unsigned long)fl_snap_size(b), b->stack,
+                          fl_snap_gen(b), names[g->kind[i]]);
             fl_out_record_end(o);
         }
     for (uint32_t s = 1; s < g->nstacks; s++) {
@@ -321,19 +322,9 @@ void fl_check_free(fl_check_t *c)
 void fl_check_run(fl_check_t *c)
 {
     fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap, fl_scan_anon_bytes());
-    if (FL_LIKELY(!c->interrupted)) {
-        c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
-    } else {
-        /* A change cut short by the signal handler that ends the process: counts may be one
-         * off, and a removal stopped half way through its backward shift leaves a record twice
-         * (the copy nobody's pointer is looked up for would be reported leaked). */
-        c->n = fl_table_snapshot_plain(c->blocks, c->cap, &c->end);
-        size_t k = 0;
-        for (size_t i = 0; i < c->n; i++)
-            if (k == 0 || fl_snap_addr(&c->blocks[i]) != fl_snap_addr(&c->blocks[k - 1]))
-                c->blocks[k++] = c->blocks[i];
-        c->n = k;
-    }
+    /* A table change cut short by the signal handler ending the process: read slot by slot. */
+    c->n = FL_LIKELY(!c->interrupted) ? fl_table_snapshot(c->blocks, c->cap, &c->end)
+                                      : fl_table_snapshot_plain(c->blocks, c->cap, &c->end);
     fl_scan_classify(c);
 }
 

@@ -162,21 +162,17 @@ pid_t fl_fork(void)
 {
     if (fl_real_state != 2)
         fl_real_resolve();
-    if (!fl_active) {
-        pid_t pid = fl_real.fork();
-        if (pid == 0)
-            fl_known_pid = getpid();
-        return pid;
-    }
-    if (FL_UNLIKELY(fl_tl_guard)) {
-        /* A signal handler forks while this thread is inside the shim (a hook that holds a shard
-         * lock, the exit check): the shim's locks may be this thread's own, and its tables half
-         * way through a change. Waiting for them would hang; the child would find them held.
-         * So the child is not tracked (it warns once and leaves no report). */
+    /* Guard set: a signal handler forks while this thread is inside the shim (a hook that holds
+     * a shard lock, the exit check). The shim's locks may be this thread's own, and its tables
+     * half way through a change: waiting for them would hang, and the child would find them
+     * held. So that child is not tracked (it warns once and leaves no report). */
+    if (!fl_active || FL_UNLIKELY(fl_tl_guard)) {
+        bool untrack = fl_active;
         pid_t pid = fl_real.fork();
         if (pid == 0) {
             fl_known_pid = getpid();
-            fl_disable("fork() from a signal handler that interrupted the shim");
+            if (untrack)
+                fl_disable("fork() from a signal handler that interrupted the shim");
         }
         return pid;
     }

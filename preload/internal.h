@@ -206,7 +206,8 @@ size_t fl_table_count(void);
  * in *end the highest address + size among them.
  * Caller holds the locks (fl_table_lock_all) or has stopped the world. */
 size_t fl_table_snapshot(fl_snap_t *out, size_t cap, uintptr_t *end);
-/* The same read slot by slot, trusting no count: for a table a signal may have cut short. */
+/* The same read slot by slot, trusting no count, each address once: for a table a signal may
+ * have cut short in the middle of a change. */
 size_t fl_table_snapshot_plain(fl_snap_t *out, size_t cap, uintptr_t *end);
 void fl_table_lock_all(void);
 void fl_table_unlock_all(void);

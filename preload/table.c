@@ -692,12 +692,18 @@ size_t fl_table_snapshot(fl_snap_t *out, size_t cap, uintptr_t *end)
     return total;
 }
 
-/* The records as the slots hold them, whatever the counts say (a change may have been cut short
- * by a signal handler that ends the process: see exit.c). One thread, sorted by a heapsort. */
+/* The records as the slots hold them, whatever the counts say: a change may have been cut short
+ * by a signal handler that ends the process (exit.c). A removal stopped half way through its
+ * backward shift leaves a record twice; it is kept once (the other copy, which no pointer is
+ * looked up for, would be reported leaked). One thread, sorted by a heapsort. */
 size_t fl_table_snapshot_plain(fl_snap_t *out, size_t cap, uintptr_t *end)
 {
     snap_big_copy();
-    return snapshot_in_place(out, cap, end);
+    size_t n = snapshot_in_place(out, cap, end), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || fl_snap_addr(&out[i]) != fl_snap_addr(&out[k - 1]))
+            out[k++] = out[i];
+    return k;
 }
 
 void fl_table_lock_all(void)

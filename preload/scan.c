@@ -300,6 +300,16 @@ static void find_main_tls(void)
 }
 
 /* ---- marking ---- */
+/* Blocks close together in memory: the brk heap, the allocator's own mappings, each thread arena.
+ * Blocks [first, last) lie in [lo, end). pdir, if set: per 4 KiB page from pbase, the index of the
+ * page's first block (npages + 1 entries). */
+#define MAX_CL 16
+typedef struct cluster {
+    uintptr_t lo, end, pbase;
+    size_t first, last, npages;
+    const uint32_t *pdir;
+} cluster_t;
+
 typedef struct ctx {
     const fl_snap_t *b;
     size_t n;
@@ -311,9 +321,8 @@ typedef struct ctx {
     size_t hint_prev;
     uintptr_t minaddr, maxend;
     fl_scan_stats_t *st;
-    const uint32_t *pdir; /* per 4 KiB page from pbase: the index of its first block; or NULL */
-    uintptr_t pbase;
-    size_t npages;
+    unsigned ncl;           /* clusters of blocks (see make_clusters) */
+    cluster_t cl[MAX_CL];
     uintptr_t touched;
     range_t *collect; /* while set, scan_words notes its ranges here instead (see scan_pieces) */
     size_t ncollect;
@@ -339,12 +348,16 @@ static inline bool glibc_next_header(const fl_snap_t *b, uintptr_t v)
 /* The block containing addr (interior pointers count; a 0-byte block only by its address). */
 static inline __attribute__((always_inline)) ssize_t find_block(const ctx_t *c, uintptr_t v)
 {
-    size_t lo = 0, hi = c->n;
-    if (c->pdir) { /* the last block starting at or before v starts in v's page, or is the last
+    const cluster_t *k = c->cl;
+    for (unsigned i = 1; FL_UNLIKELY(v - k->lo >= k->end - k->lo); i++, k++)
+        if (i >= c->ncl)
+            return -1; /* between clusters: no block there */
+    size_t lo = k->first, hi = k->last;
+    if (k->pdir) { /* the last block starting at or before v starts in v's page, or is the last
                     * one before it */
-        size_t pg = (v - c->pbase) >> 12;
-        lo = c->pdir[pg];
-        hi = c->pdir[pg + 1];
+        size_t pg = (v - k->pbase) >> 12;
+        lo = k->pdir[pg];
+        hi = k->pdir[pg + 1];
     }
     /* The first block starting after v, without branches (the comparisons are unpredictable). */
     const fl_snap_t *first = c->b + lo;
@@ -860,7 +873,6 @@ void fl_scan_classify(fl_check_t *chk)
 #define LDSO_CAP 1024
 typedef struct pdjob {
     const ctx_t *c;
-    uint32_t *pdir;
     const uint8_t *ldso; /* a bit per stack id */
     uint32_t nstacks;
     uint32_t nldso[2];
@@ -886,44 +898,82 @@ static void pagedir_part(void *arg, unsigned w, unsigned nw)
 {
     pdjob_t *j = arg;
     const ctx_t *c = j->c;
-    size_t total = c->npages + 1, p0 = total * w / nw, p1 = total * (w + 1) / nw;
-    size_t k = first_from(c, c->pbase + p0 * 4096);
-    size_t kend = p1 > c->npages ? c->n : first_from(c, c->pbase + p1 * 4096);
-    for (size_t p = p0; p <= p1; p++) {
-        uintptr_t a = p < p1 ? c->pbase + p * 4096 : UINTPTR_MAX;
-        for (; k < kend && fl_snap_addr(&c->b[k]) < a; k++)
-            if (FL_UNLIKELY(ldso_stack(j, c->b[k].stack))) {
-                if (j->nldso[w] < LDSO_CAP)
-                    j->ldso_idx[w][j->nldso[w]++] = (uint32_t)k;
-                else
-                    j->ldso_overflow = true;
-            }
-        if (p == p1)
-            break;
-        j->pdir[p] = (uint32_t)k;
+    for (unsigned i = 0; i < c->ncl; i++) {
+        const cluster_t *cl = &c->cl[i];
+        if (!cl->pdir)
+            continue;
+        uint32_t *pdir = (uint32_t *)cl->pdir;
+        size_t total = cl->npages + 1, p0 = total * w / nw, p1 = total * (w + 1) / nw;
+        size_t k = p0 ? first_from(c, cl->pbase + p0 * 4096) : cl->first;
+        size_t kend = p1 > cl->npages ? cl->last : first_from(c, cl->pbase + p1 * 4096);
+        for (size_t p = p0; p <= p1; p++) {
+            uintptr_t a = p < p1 ? cl->pbase + p * 4096 : UINTPTR_MAX;
+            for (; k < kend && fl_snap_addr(&c->b[k]) < a; k++)
+                if (FL_UNLIKELY(ldso_stack(j, c->b[k].stack))) {
+                    if (j->nldso[w] < LDSO_CAP)
+                        j->ldso_idx[w][j->nldso[w]++] = (uint32_t)k;
+                    else
+                        j->ldso_overflow = true;
+                }
+            if (p == p1)
+                break;
+            pdir[p] = (uint32_t)k;
+        }
     }
 }
 
-/* Builds the page directory if it fits in cap entries, and marks the loader's blocks reachable
- * (pushing them); without the directory or the bitmap, a plain pass does the latter. */
+/* Splits the blocks into clusters at gaps of CL_GAP or more (the last one takes whatever is left
+ * at MAX_CL), and gives each a page directory while the cap entries last. A program with one
+ * block served by mmap spans terabytes, from the brk heap to the libraries: one directory over all
+ * of it would not fit, and every word that pointed anywhere in between (another allocator's heap,
+ * a GC's pages) cost a binary search over every block. */
+#define CL_GAP (16u << 20)
+static void make_clusters(ctx_t *c, uint32_t *pdir, size_t cap)
+{
+    c->ncl = 0;
+    c->cl[0] = (cluster_t){0}; /* no blocks: find_block finds none */
+    for (size_t i = 0; i < c->n;) {
+        cluster_t *cl = &c->cl[c->ncl++];
+        cl->first = i;
+        cl->lo = fl_snap_addr(&c->b[i]);
+        uintptr_t end = cl->lo + 1;
+        for (; i < c->n; i++) {
+            uintptr_t a = fl_snap_addr(&c->b[i]), sz = fl_snap_size(&c->b[i]);
+            if (a >= end && a - end >= CL_GAP && c->ncl < MAX_CL)
+                break;
+            if (a + (sz ? sz : 1) > end)
+                end = a + (sz ? sz : 1);
+        }
+        cl->end = end;
+        cl->last = i;
+        cl->pdir = NULL;
+        cl->pbase = cl->lo & ~(uintptr_t)4095;
+        cl->npages = ((end - 1 - cl->pbase) >> 12) + 1;
+        if (pdir && cl->npages + 1 <= cap) {
+            cl->pdir = pdir;
+            pdir += cl->npages + 1;
+            cap -= cl->npages + 1;
+        }
+    }
+}
+
+/* Builds the clusters and their page directories, and marks the loader's blocks reachable
+ * (pushing them); where a cluster has no directory, or without the bitmap, a plain pass does the
+ * latter. */
 static void page_directory(ctx_t *c, uint32_t *pdir, size_t cap, const uint8_t *ldso,
                            uint32_t nstacks)
 {
     static pdjob_t j; /* 8 KiB of lists: not on the program's stack */
-    uintptr_t pbase = c->minaddr & ~(uintptr_t)4095;
-    size_t npages = ((c->maxend - 1 - pbase) >> 12) + 1;
     memset(&j, 0, offsetof(pdjob_t, ldso_idx));
     j.c = c;
-    j.pdir = pdir;
     j.ldso = ldso;
     j.nstacks = ldso ? nstacks : 0;
-    if (pdir && npages + 1 <= cap) {
-        c->pbase = pbase;
-        c->npages = npages;
-        fl_par_run(pagedir_part, &j);
-        c->pdir = pdir;
-    }
-    if (c->pdir && ldso && !j.ldso_overflow) {
+    make_clusters(c, pdir, cap);
+    bool all = true;
+    for (unsigned i = 0; i < c->ncl; i++)
+        all = all && c->cl[i].pdir;
+    fl_par_run(pagedir_part, &j);
+    if (all && ldso && !j.ldso_overflow) {
         for (unsigned w = 0; w < 2; w++)
             for (uint32_t i = 0; i < j.nldso[w]; i++) {
                 uint32_t k = j.ldso_idx[w][i];

@@ -24,7 +24,8 @@
 
 #define NOINLINE __attribute__((noinline))
 
-/* unwind.c's rule table and its per-thread record come from the arena; here plain mmap. */
+/* unwind.c's rule table, its per-thread record and site cache come from the arena; here plain
+ * mmap. */
 void *fl_arena_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -40,6 +41,11 @@ void fl_arena_free(void *p, size_t size)
 {
     if (p)
         munmap(p, size);
+}
+
+void fl_arena_unmap(void *p, size_t size)
+{
+    fl_arena_free(p, size);
 }
 
 static const int depths[] = {4, 8, 16, 32};

@@ -64,10 +64,10 @@ static inline void leave(bool gated)
 
 /* Records p, allocated by the call whose return-address slot is ra_slot (see "entry stubs" below).
  * The slot for p's record is loaded while the stack is walked: the insert then finds it cached. */
-static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp)
+static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp, uint64_t hint)
 {
     fl_table_prefetch((uintptr_t)p);
-    fl_table_insert((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp), fl_proc.gen);
+    fl_table_insert((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp, hint), fl_proc.gen);
     if (FL_UNLIKELY(fl_heapmap_on))
         fl_heapmap_mark((uintptr_t)p, size);
 }
@@ -130,9 +130,10 @@ void *fl_hook_malloc(size_t size, uintptr_t sp, uintptr_t bp)
     if (!tracking())
         return fl_real.malloc(size);
     bool gated = enter();
+    uint64_t hint = fl_stack_hint(sp, bp);
     void *p = fl_real.malloc(size);
     if (p)
-        record(p, size, sp, bp);
+        record(p, size, sp, bp, hint);
     leave(gated);
     return p;
 }
@@ -148,9 +149,10 @@ void *fl_hook_calloc(size_t n, size_t size, uintptr_t sp, uintptr_t bp)
     if (!tracking())
         return fl_real.calloc(n, size);
     bool gated = enter();
+    uint64_t hint = fl_stack_hint(sp, bp);
     void *p = fl_real.calloc(n, size);
     if (p)
-        record(p, n * size, sp, bp);
+        record(p, n * size, sp, bp, hint);
     leave(gated);
     return p;
 }
@@ -190,12 +192,13 @@ void *fl_hook_realloc(void *p, size_t size, uintptr_t sp, uintptr_t bp)
         return fl_real.realloc(p, size);
     bool gated = enter();
     fl_block_t old;
+    uint64_t hint = fl_stack_hint(sp, bp);
     bool had = p && fl_table_remove((uintptr_t)p, &old);
     void *q = fl_real.realloc(p, size);
     if (had && old.gen < fl_proc.gen && (q || size == 0))
         fl_inherited_freed(old.stack, old.size); /* the inherited block is gone from this child */
     if (q)
-        record(q, size, sp, bp);
+        record(q, size, sp, bp, hint);
     else if (had && (size != 0 || !p))
         /* Failed: the old block is untouched and still the program's. (realloc(p, 0) returning
          * NULL freed p, as glibc does.) */
@@ -220,8 +223,11 @@ static void *aligned(size_t align, size_t size, int which, uintptr_t sp, uintptr
         return fl_bootstrap_alloc(size, align);
     void *p = NULL;
     bool track = tracking(), gated = false;
-    if (track)
+    uint64_t hint = 0;
+    if (track) {
         gated = enter();
+        hint = fl_stack_hint(sp, bp);
+    }
     switch (which) {
     case 0: p = fl_real.memalign(align, size); break;
     case 1: p = fl_real.aligned_alloc ? fl_real.aligned_alloc(align, size)
@@ -234,7 +240,7 @@ static void *aligned(size_t align, size_t size, int which, uintptr_t sp, uintptr
     }
     if (track) {
         if (p)
-            record(p, size, sp, bp);
+            record(p, size, sp, bp, hint);
         leave(gated);
     }
     return p;
@@ -272,9 +278,10 @@ int fl_hook_posix_memalign(void **out, size_t align, size_t size, uintptr_t sp, 
     if (!tracking())
         return fl_real.posix_memalign(out, align, size);
     bool gated = enter();
+    uint64_t hint = fl_stack_hint(sp, bp);
     int rc = fl_real.posix_memalign(out, align, size);
     if (rc == 0)
-        record(*out, size, sp, bp);
+        record(*out, size, sp, bp, hint);
     leave(gated);
     return rc;
 }

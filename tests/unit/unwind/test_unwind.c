@@ -37,8 +37,8 @@
 #include "internal.h"
 #include "uwtest.h"
 
-/* unwind.c allocates its rule table with the arena's page allocator, and each thread's record
- * with the arena's allocator; here plain mmap does both. */
+/* unwind.c allocates its rule table and each thread's site cache with the arena's page allocator,
+ * and each thread's record with the arena's allocator; here plain mmap does all three. */
 void *fl_arena_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -54,6 +54,11 @@ void fl_arena_free(void *p, size_t size)
 {
     if (p)
         munmap(p, size);
+}
+
+void fl_arena_unmap(void *p, size_t size)
+{
+    fl_arena_free(p, size);
 }
 
 #define MAXF 160
@@ -761,6 +766,131 @@ static void body_wild(void)
     }
 }
 
+/* ---- allocation sites ------------------------------------------------------------------------
+ * fl_unwind_site_get may answer a capture with the id put for an earlier walk from the same
+ * state: it must do so only when that walk is this one. site_probe enters like the shim's
+ * allocation hooks (a jump that passes the caller's return-address slot and RBP); site_capture
+ * asks the sites, walks in any case, and checks a site's answer against the walk's frames. The
+ * chains below reach the probe from one leaf, at one stack depth, through 2^SITE_LEVELS paths
+ * that differ in the return address at one or more levels: from the same starting state, with the
+ * same next return addresses as many others, the deep ones included. One level keeps RBP as a
+ * frame pointer (a CFA from RBP), so RBP is part of the state. */
+#define SITE_LEVELS 11
+#define SITE_MAXF 64
+#define SITE_STACKS 4096
+static void *site_frames[SITE_STACKS + 1][SITE_MAXF];
+static int site_nframes[SITE_STACKS + 1];
+static uint32_t site_count; /* ids 1..site_count */
+static unsigned long site_hits, site_wrong, site_unwalked;
+
+static uint32_t site_intern(void *const *f, int n)
+{
+    for (uint32_t id = 1; id <= site_count; id++)
+        if (site_nframes[id] == n && memcmp(site_frames[id], f, (size_t)n * sizeof f[0]) == 0)
+            return id;
+    if (site_count == SITE_STACKS)
+        return 0;
+    site_count++;
+    memcpy(site_frames[site_count], f, (size_t)n * sizeof f[0]);
+    site_nframes[site_count] = n;
+    return site_count;
+}
+
+uint32_t site_capture(uintptr_t ra_slot, uintptr_t rbp);
+UW_NOINLINE uint32_t site_capture(uintptr_t ra_slot, uintptr_t rbp)
+{
+    uint32_t id = fl_unwind_site_get(ra_slot, rbp, fl_unwind_site_hint(ra_slot, rbp));
+    void *f[SITE_MAXF];
+    int n = fl_unwind_walk(f, SITE_MAXF, ra_slot, rbp, NULL);
+    total_checks++;
+    if (n < 0 || n == SITE_MAXF) {
+        site_unwalked++;
+        return id;
+    }
+    if (id) {
+        site_hits++;
+        if (id > site_count || site_nframes[id] != n ||
+            memcmp(site_frames[id], f, (size_t)n * sizeof f[0]) != 0) {
+            if (site_wrong++ < 3)
+                printf("# a site answered id %u (%d frames), the walk gives %d frames\n", id,
+                       id <= site_count ? site_nframes[id] : -1, n);
+            failures++;
+        }
+        return id;
+    }
+    id = site_intern(f, n);
+    fl_unwind_site_put(ra_slot, rbp, id);
+    return id;
+}
+
+uint32_t site_probe(void);
+__asm__(".text\n"
+        ".globl site_probe\n"
+        ".type site_probe, @function\n"
+        "site_probe:\n"
+        ".cfi_startproc\n"
+        "  mov %rsp, %rdi\n"
+        "  mov %rbp, %rsi\n"
+        "  jmp site_capture\n"
+        ".cfi_endproc\n"
+        ".size site_probe, .-site_probe\n");
+
+static int site_chain(int level, unsigned path);
+
+UW_NOINLINE static int site_leaf(void)
+{
+    return (int)site_probe() + (vsink & 0);
+}
+
+UW_NOINLINE static int site_a(int level, unsigned path)
+{
+    int r = site_chain(level - 1, path);
+    return r + (vsink & 0);
+}
+
+UW_NOINLINE static int site_b(int level, unsigned path)
+{
+    int r = site_chain(level - 1, path);
+    return r + (vsink & 1);
+}
+
+UW_NOINLINE static int site_fp(int level, unsigned path)
+{
+    char *p = alloca(32); /* CFA = RBP + 16 */
+    sink(p);
+    return site_chain(level - 1, path) + p[0] * 0;
+}
+
+UW_NOINLINE static int site_chain(int level, unsigned path)
+{
+    if (level == 0)
+        return site_leaf();
+    if (level == SITE_LEVELS / 2)
+        return site_fp(level, path);
+    return (path >> level & 1) ? site_b(level, path) : site_a(level, path);
+}
+
+static void body_sites(void)
+{
+    /* Groups of paths in a scrambled order, so that consecutive captures differ at random levels;
+     * each group three times, so that its later captures can be answered. All paths share their
+     * first frames, so they share one place in the cache: groups stay within its ways. The first
+     * captures only fill the cache (it is made after some walks). */
+    const unsigned npaths = 1u << SITE_LEVELS, mask = npaths - 1;
+    for (int round = 0; round < 2; round++)
+        for (unsigned g = 0; g < npaths; g += 4)
+            for (int rep = 0; rep < 3; rep++)
+                for (unsigned j = 0; j < 4; j++)
+                    site_chain(SITE_LEVELS, ((g + j) * 0x9e5u) & mask);
+    printf("# %u stacks, %lu captures answered by a site, %lu not walked\n", site_count, site_hits,
+           site_unwalked);
+    /* Levels 1..SITE_LEVELS-1 but the frame-pointer one choose between two functions. */
+    if (site_hits < npaths || site_count != (1u << (SITE_LEVELS - 2))) {
+        printf("# expected sites to answer, and 2^%d stacks\n", SITE_LEVELS - 2);
+        failures++;
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -782,6 +912,7 @@ int main(void)
     group("4 threads", body_threads, 1);
     group("4 threads with concurrent rule flushes", body_threads_flush, 1);
     group("wild frame pointer stops the walk", body_wild, 0);
+    group("allocation sites answer only for the same stack", body_sites, 1);
     fl_unwind_stats_t st;
     fl_unwind_get_stats(&st);
     printf("# %lu unwind rules cached; main thread derived %lu, read its stack range %lu times, "

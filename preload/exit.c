@@ -322,9 +322,23 @@ void fl_check_free(fl_check_t *c)
 void fl_check_run(fl_check_t *c)
 {
     fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap, fl_scan_anon_bytes());
-    /* A table change cut short by the signal handler ending the process: read slot by slot. */
-    c->n = FL_LIKELY(!c->interrupted) ? fl_table_snapshot(c->blocks, c->cap, &c->end)
-                                      : fl_table_snapshot_plain(c->blocks, c->cap, &c->end);
+    /* A table change cut short by the signal handler ending the process: read slot by slot, and
+     * leave out the blocks this thread freed whose records were still to go (fl_free_noted). */
+    if (FL_LIKELY(!c->interrupted)) {
+        c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
+    } else {
+        c->n = fl_table_snapshot_plain(c->blocks, c->cap, &c->end);
+        uintptr_t noted[FL_FREE_NOTED];
+        size_t nn = fl_free_noted(noted), k = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            bool freed = false;
+            for (size_t j = 0; j < nn; j++)
+                freed = freed || fl_snap_addr(&c->blocks[i]) == noted[j];
+            if (!freed)
+                c->blocks[k++] = c->blocks[i];
+        }
+        c->n = k;
+    }
     fl_scan_classify(c);
 }
 
@@ -352,6 +366,8 @@ void fl_finish(int kind, int status, const char *exec_target)
     int saved_guard = fl_tl_guard;
     fl_tl_guard = 1; /* whatever we (or libc for us) allocate from here is not the program's */
     finish_t f = {kind, status, exec_target, saved_guard != 0};
+    if (!f.interrupted)
+        fl_free_drain();
     fl_run_on_stack(finish, &f, FL_CHECK_STACK);
     fl_tl_guard = saved_guard;
     errno = saved_errno;

@@ -178,6 +178,9 @@ pid_t fl_fork(void)
     }
     pid_t parent = fl_proc.pid, parent_tid = (pid_t)syscall(SYS_gettid);
     uint64_t t = fl_now_ns();
+    fl_tl_guard = 1;
+    fl_free_drain(); /* else the child would count the parent's last frees as its own */
+    fl_tl_guard = 0;
     /* No signal handler of this thread runs while it holds the gate closed (here, and in the child
      * until child_setup is done): one that allocates would wait at the gate for itself, or for a
      * lock this thread holds, for ever. Signals that come meanwhile are delivered at the end. */

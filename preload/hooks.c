@@ -62,12 +62,83 @@ static inline void leave(bool gated)
         fl_snapshot_deferred();
 }
 
+/* Removes p's record; counts the free of an inherited block. */
+static inline void forget_now(uintptr_t p)
+{
+    fl_block_t b;
+    if (fl_table_remove(p, &b) && FL_UNLIKELY(b.gen < fl_proc.gen))
+        fl_inherited_freed(b.stack, b.size);
+}
+
+/* ---- frees whose record is removed a few frees later --------------------------------------------
+ * A removal's table slot is a cache miss nothing hides: the free comes with no warning. While the
+ * process has one thread, free only starts loading the slot and notes the address; the record goes
+ * DEFER frees later, when the slot has arrived. Another thread could get the address back from
+ * the allocator and record it meanwhile, so this stops when a second thread appears (glibc's
+ * __libc_single_threaded, as in table.c): from then on the first hook of the thread drains what it
+ * noted, and so do pthread_create, fork, the exit check and a snapshot, which all read the table.
+ * The same thread getting a noted address back from malloc removes the old record first. Noted
+ * addresses are HIDE()den: TLS is scanned for pointers, and a freed block's address is none. */
+#define DEFER FL_FREE_NOTED
+#define HIDE(x) ((uintptr_t)(x) ^ (1ull << 63))
+static FL_TLS uintptr_t tl_defer[DEFER];
+static FL_TLS unsigned tl_defer_pos;
+static FL_TLS bool tl_defer_any;
+
+/* With the guard set (a signal handler that allocates must not run this at the same time). */
+void fl_free_drain(void)
+{
+    if (!tl_defer_any)
+        return;
+    tl_defer_any = false;
+    for (unsigned i = 0; i < DEFER; i++) {
+        uintptr_t q = tl_defer[i];
+        tl_defer[i] = 0;
+        if (q)
+            forget_now(HIDE(q));
+    }
+}
+
+size_t fl_free_noted(uintptr_t *out)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < DEFER; i++)
+        if (tl_defer[i])
+            out[n++] = HIDE(tl_defer[i]);
+    return n;
+}
+
+/* Called with the guard set, on every address the allocator hands out: whether it is a noted
+ * free's (no longer noted: the new record replaces the old one). glibc's tcache hands the last
+ * freed chunk of a size out first, so this is common, and saves the removal altogether. */
+static inline bool defer_reused(uintptr_t p)
+{
+    if (FL_LIKELY(!tl_defer_any))
+        return false;
+    if (FL_UNLIKELY(!__libc_single_threaded)) {
+        fl_free_drain();
+        return false;
+    }
+    bool noted = false;
+    for (unsigned i = 0; i < DEFER; i++)
+        if (FL_UNLIKELY(tl_defer[i] == HIDE(p))) {
+            tl_defer[i] = 0;
+            noted = true;
+        }
+    return noted;
+}
+
 /* Records p, allocated by the call whose return-address slot is ra_slot (see "entry stubs" below).
  * The slot for p's record is loaded while the stack is walked: the insert then finds it cached. */
-static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp, uint64_t hint)
+static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp)
 {
+    bool noted = defer_reused((uintptr_t)p);
     fl_table_prefetch((uintptr_t)p);
-    fl_table_insert((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp, hint), fl_proc.gen);
+    fl_block_t old;
+    if (fl_table_replace((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp), fl_proc.gen,
+                         &old) &&
+        noted && FL_UNLIKELY(old.gen < fl_proc.gen))
+        fl_inherited_freed(old.stack, old.size);
     if (FL_UNLIKELY(fl_heapmap_on))
         fl_heapmap_mark((uintptr_t)p, size);
 }
@@ -80,9 +151,22 @@ static inline void forget(void *p)
 {
     if (fl_glibc_malloc)
         __builtin_prefetch((char *)p - 8, 1, 3);
-    fl_block_t b;
-    if (fl_table_remove((uintptr_t)p, &b) && FL_UNLIKELY(b.gen < fl_proc.gen))
-        fl_inherited_freed(b.stack, b.size);
+    if (FL_LIKELY(__libc_single_threaded)) {
+        fl_table_prefetch((uintptr_t)p);
+        unsigned i = tl_defer_pos;
+        uintptr_t q = tl_defer[i];
+        /* q stays noted until its record is gone: a signal handler that ends the process in
+         * between still knows it was freed (fl_free_noted). */
+        if (q)
+            forget_now(HIDE(q));
+        tl_defer[i] = HIDE(p);
+        tl_defer_pos = (i + 1) % DEFER;
+        tl_defer_any = true;
+        return;
+    }
+    if (FL_UNLIKELY(tl_defer_any))
+        fl_free_drain();
+    forget_now((uintptr_t)p);
 }
 
 /* ---- entry stubs --------------------------------------------------------------------------------
@@ -130,10 +214,9 @@ void *fl_hook_malloc(size_t size, uintptr_t sp, uintptr_t bp)
     if (!tracking())
         return fl_real.malloc(size);
     bool gated = enter();
-    uint64_t hint = fl_stack_hint(sp, bp);
     void *p = fl_real.malloc(size);
     if (p)
-        record(p, size, sp, bp, hint);
+        record(p, size, sp, bp);
     leave(gated);
     return p;
 }
@@ -149,10 +232,9 @@ void *fl_hook_calloc(size_t n, size_t size, uintptr_t sp, uintptr_t bp)
     if (!tracking())
         return fl_real.calloc(n, size);
     bool gated = enter();
-    uint64_t hint = fl_stack_hint(sp, bp);
     void *p = fl_real.calloc(n, size);
     if (p)
-        record(p, n * size, sp, bp, hint);
+        record(p, n * size, sp, bp);
     leave(gated);
     return p;
 }
@@ -192,13 +274,12 @@ void *fl_hook_realloc(void *p, size_t size, uintptr_t sp, uintptr_t bp)
         return fl_real.realloc(p, size);
     bool gated = enter();
     fl_block_t old;
-    uint64_t hint = fl_stack_hint(sp, bp);
     bool had = p && fl_table_remove((uintptr_t)p, &old);
     void *q = fl_real.realloc(p, size);
     if (had && old.gen < fl_proc.gen && (q || size == 0))
         fl_inherited_freed(old.stack, old.size); /* the inherited block is gone from this child */
     if (q)
-        record(q, size, sp, bp, hint);
+        record(q, size, sp, bp);
     else if (had && (size != 0 || !p))
         /* Failed: the old block is untouched and still the program's. (realloc(p, 0) returning
          * NULL freed p, as glibc does.) */
@@ -223,11 +304,8 @@ static void *aligned(size_t align, size_t size, int which, uintptr_t sp, uintptr
         return fl_bootstrap_alloc(size, align);
     void *p = NULL;
     bool track = tracking(), gated = false;
-    uint64_t hint = 0;
-    if (track) {
+    if (track)
         gated = enter();
-        hint = fl_stack_hint(sp, bp);
-    }
     switch (which) {
     case 0: p = fl_real.memalign(align, size); break;
     case 1: p = fl_real.aligned_alloc ? fl_real.aligned_alloc(align, size)
@@ -240,7 +318,7 @@ static void *aligned(size_t align, size_t size, int which, uintptr_t sp, uintptr
     }
     if (track) {
         if (p)
-            record(p, size, sp, bp, hint);
+            record(p, size, sp, bp);
         leave(gated);
     }
     return p;
@@ -278,10 +356,9 @@ int fl_hook_posix_memalign(void **out, size_t align, size_t size, uintptr_t sp, 
     if (!tracking())
         return fl_real.posix_memalign(out, align, size);
     bool gated = enter();
-    uint64_t hint = fl_stack_hint(sp, bp);
     int rc = fl_real.posix_memalign(out, align, size);
     if (rc == 0)
-        record(*out, size, sp, bp, hint);
+        record(*out, size, sp, bp);
     leave(gated);
     return rc;
 }
@@ -372,6 +449,8 @@ FL_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
         return fl_real.pthread_create(th, attr, fn, arg);
     int guard = fl_tl_guard;
     fl_tl_guard = 1; /* the arena's lock: see thread_start */
+    if (!guard)
+        fl_free_drain(); /* the new thread may get those addresses back */
     tramp_t *t = fl_arena_alloc(sizeof *t);
     fl_tl_guard = guard;
     if (!t)

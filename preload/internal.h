@@ -196,6 +196,8 @@ static inline uint64_t fl_snap_size(const fl_snap_t *b)
     return FL_LIKELY(b->size != 0xffffffffu) ? b->size : fl_table_snap_big_size(fl_snap_addr(b));
 }
 void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen);
+/* The same; if addr had a record, true and that record in *old (the new one replaces it). */
+bool fl_table_replace(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen, fl_block_t *old);
 /* Removes the record; returns false if addr was not tracked. Fills *out when non-NULL. */
 bool fl_table_remove(uintptr_t addr, fl_block_t *out);
 bool fl_table_lookup(uintptr_t addr, fl_block_t *out);
@@ -237,12 +239,8 @@ static inline uint64_t fl_hash_round(uint64_t lane, uint64_t ra)
 /* Captures the caller's stack (frames inside the shim dropped) and returns its depot id. */
 uint32_t fl_stack_capture(void);
 /* The same from a hook's entry state: ra_slot is the stack pointer at the hook's first instruction
- * (its caller's return address), rbp the RBP there. hint: fl_stack_hint's answer for the same
- * state, or 0. */
-uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp, uint64_t hint);
-/* Starts loading what fl_stack_capture_at will look at for this state, and returns a hint for it.
- * A hook calls it before the real allocator, so the cache misses overlap that call. */
-uint64_t fl_stack_hint(uintptr_t ra_slot, uintptr_t rbp);
+ * (its caller's return address), rbp the RBP there. */
+uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp);
 /* Frees the calling thread's capture caches for good (it is ending). */
 void fl_stacks_thread_exit(void);
 const fl_stack_t *fl_depot_get(uint32_t id);
@@ -289,10 +287,7 @@ int fl_unwind_walk(void **buf, int max, uintptr_t ra_slot, uintptr_t rbp, fl_unw
 /* Allocation sites (a per-thread cache of whole stacks by their first state, each checked word by
  * word before use): the id put for the walk from (ra_slot, rbp) if that walk would read the same
  * words again, else 0. Put right after a fl_unwind_walk from the same state. */
-uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp, uint64_t hint);
-/* Finds the state's set and starts loading its likely site; the result is the hint for site_get
- * (0: none). */
-uint64_t fl_unwind_site_hint(uintptr_t ra_slot, uintptr_t rbp);
+uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp);
 void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id);
 /* The calling thread's record and sites (in the arena, not in static TLS: see unwind.c). init
  * makes them if needed and says whether they exist; exit frees them for good (the thread is
@@ -441,6 +436,12 @@ extern uint64_t fl_fork_time_mono;
 /* ---- hooks.c / state ---- */
 extern volatile int fl_active;  /* tracking on */
 extern FL_TLS volatile int fl_tl_guard;
+/* hooks.c: frees whose record goes a few frees later (one thread only). drain removes the calling
+ * thread's noted records now (with the guard set; before anything reads the table); noted gives
+ * their addresses (at most FL_FREE_NOTED), for a check that cannot drain. */
+#define FL_FREE_NOTED 8
+void fl_free_drain(void);
+size_t fl_free_noted(uintptr_t *out);
 void fl_init(void);
 
 /* ---- prefault.c: memory figures, pre-faulting after fork, CoW by site ---- */

@@ -440,16 +440,11 @@ __attribute__((noinline)) uint32_t fl_stack_capture(void)
  * the walker needs libunwind, the capture is made the ordinary way, from here. */
 static uint32_t capture_walk(uintptr_t ra_slot, uintptr_t rbp);
 
-uint64_t fl_stack_hint(uintptr_t ra_slot, uintptr_t rbp)
-{
-    return fl_unwind_site_hint(ra_slot, rbp);
-}
-
-uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp, uint64_t hint)
+uint32_t fl_stack_capture_at(uintptr_t ra_slot, uintptr_t rbp)
 {
     if (FL_UNLIKELY(!tl_tcache))
         thread_init();
-    uint32_t id = fl_unwind_site_get(ra_slot, rbp, hint);
+    uint32_t id = fl_unwind_site_get(ra_slot, rbp);
     if (FL_LIKELY(id))
         return id;
     id = capture_walk(ra_slot, rbp);

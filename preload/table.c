@@ -259,7 +259,9 @@ static inline void region_remove(shard_t *s, uintptr_t addr)
         }
 }
 
-void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
+static void decode(slot_t e, fl_block_t *out);
+
+bool fl_table_replace(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen, fl_block_t *old)
 {
     shard_t *s = shard_of(addr);
     uint64_t w0 = ((uint64_t)addr & ADDR_MASK) | ((uint64_t)(gen < GEN_MAX ? gen : GEN_MAX) << 48);
@@ -272,7 +274,7 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
         if (!grow(s)) {
             shard_unlock(s, locked);
             fl_disable("out of memory for the block table");
-            return;
+            return false;
         }
     }
     bool found;
@@ -280,6 +282,10 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
     if (!found) { /* else a free we never saw (freed through a path we do not wrap): replace */
         s->count++;
         region_add(s, addr);
+    } else {
+        decode(s->slots[i], old);
+        if (old->size == SIZE_BIG && size < SIZE_BIG)
+            old->size = big_take(addr, true);
     }
     /* w1 first: a signal handler that ends the process here (exit.c, "interrupted") finds the
      * slot empty or whole, never an address with an empty size and stack. */
@@ -287,6 +293,13 @@ void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     s->slots[i].w0 = w0;
     shard_unlock(s, locked);
+    return found;
+}
+
+void fl_table_insert(uintptr_t addr, size_t size, uint32_t stack, uint32_t gen)
+{
+    fl_block_t old;
+    fl_table_replace(addr, size, stack, gen, &old);
 }
 
 static void decode(slot_t e, fl_block_t *out)

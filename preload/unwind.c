@@ -19,6 +19,7 @@
 #define UNW_LOCAL_ONLY
 #include "internal.h"
 
+#include <emmintrin.h>
 #include <fcntl.h>
 #include <libunwind.h>
 #include <string.h>
@@ -477,16 +478,17 @@ static void rec_keep(uw_rec_t *r, const uw_cur_t *cur, void *const *buf, int n, 
  * address (read with the first frame's rule, which a small memo keeps). The next return address is
  * what tells apart the many callers of one allocating function at one depth (cc1: 1 457 starting
  * states, 4 900 with the next return address, 9 500 stacks); with the state alone they all
- * crowded into one set. Simulated on cc1's 1.4 M captures: 1024 sets of 8 sites answer 94 % of
- * captures; 64 sites keyed by state alone answered 44 %.
+ * crowded into one set. Simulated on cc1's 1.4 M captures: 512 sets of 16 sites answer 97 % of
+ * captures (1024 sets of 8: 94 %); the 64 sites keyed by the state alone that this replaced
+ * answered 44 %. Measured: 96 %.
  *
- * A site is one cache line; the cache is 580 KiB of mapped memory per thread, touched as it
- * fills, and made only after the thread's SITE_AFTER-th walk (short threads never pay for it).
- * The whole cache is forgotten when the flush epoch or the thread's stack range changes. Nothing
- * in it is a pointer (offsets, hashes, HIDE()den addresses); tl_busy guards it as it does the
- * record. */
-#define SITE_SETS 1024
-#define SITE_WAYS 8
+ * A site is one cache line, taken from a pool in the order sites are made, so that a thread with
+ * few sites touches few pages of the cache (580 KiB mapped per thread). The cache is made only at
+ * the thread's SITE_AFTER-th walk (short threads never pay for it), and forgotten whole when the
+ * flush epoch or the thread's stack range changes. Nothing in it is a pointer (offsets, hashes,
+ * HIDE()den addresses); tl_busy guards it as it does the record. */
+#define SITE_SETS 512
+#define SITE_WAYS 16 /* the set's tags are compared at once (SSE2) */
 #define SITE_CHK 44 /* at most: each check takes one byte of at[], or three */
 #define SITE_MEMO 256
 #define SITE_AFTER 256
@@ -502,8 +504,9 @@ typedef struct __attribute__((aligned(64))) site {
      * before (the first: from the slot): one byte 1..255, or 0 and the distance in two bytes. */
     uint8_t at[SITE_CHK];
 } site_t;
-typedef struct site_set { /* apart from the sites: 4 sets per cache line, 16 KiB in all */
-    uint16_t tag[SITE_WAYS]; /* 16 bits of the key, never 0; 0: the way is empty */
+typedef struct __attribute__((aligned(64))) site_set { /* one cache line, apart from the sites */
+    uint16_t tag[SITE_WAYS];  /* 16 bits of the key, never 0; 0: the way is empty */
+    uint16_t site[SITE_WAYS]; /* the way's site in the pool, once it has one */
 } site_set_t;
 typedef struct site_cache {
     uint32_t epoch, clock; /* uw_epoch, all 32 bits, when the cache was filled */
@@ -511,10 +514,11 @@ typedef struct site_cache {
     struct {
         uint64_t rip, v; /* rip HIDE()den; v as in the rule table */
     } memo[SITE_MEMO];
+    uint32_t nsites;       /* sites of the pool given to a way */
     site_set_t set[SITE_SETS];
-    site_t site[SITE_SETS][SITE_WAYS];
+    site_t site[SITE_SETS * SITE_WAYS];
 } site_cache_t;
-_Static_assert(sizeof(site_t) == 64, "a site is one cache line");
+_Static_assert(sizeof(site_t) == 64 && sizeof(site_set_t) == 64, "one cache line each");
 
 /* Random odd multipliers: the state's three words, then one per checked word. */
 static const uint64_t site_mul[] = {
@@ -583,7 +587,7 @@ void fl_unwind_thread_exit(void)
 /* The key of a capture from (ra_slot, rbp) whose return address is rip, on a stack whose readable
  * top is hi (ra_slot + 16 <= hi): the state and the next return address, mixed. false if the first
  * frame's rule is not one a walk keeps a record of (then no site is made or found). */
-__attribute__((no_sanitize_address)) static inline bool
+__attribute__((no_sanitize_address, always_inline)) static inline bool
 site_key(site_cache_t *c, uintptr_t ra_slot, uintptr_t rip, uintptr_t rbp, uintptr_t hi,
          uint64_t *key)
 {
@@ -634,47 +638,7 @@ static inline bool site_range(uint64_t st, uintptr_t ra_slot, uintptr_t *hi_out)
     return true;
 }
 
-/* The key of a capture from (ra_slot, rbp) if the thread has a site cache that is current; else 0.
- * Called with tl_busy set. */
-__attribute__((no_sanitize_address)) static inline uint64_t site_lookup_key(uw_thread_t *u,
-                                                                            uintptr_t ra_slot,
-                                                                            uintptr_t rbp)
-{
-    site_cache_t *const c = u->sites;
-    const uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
-    uintptr_t hi;
-    uint64_t key;
-    if (!c || c->epoch != __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) || c->stack != st ||
-        !site_range(st, ra_slot, &hi) ||
-        !site_key(c, ra_slot, *(const uintptr_t *)ra_slot, rbp, hi, &key))
-        return 0;
-    return key | 1;
-}
-
-uint64_t fl_unwind_site_hint(uintptr_t ra_slot, uintptr_t rbp)
-{
-    uw_thread_t *const u = tl_uw;
-    if (tl_busy || !u || !u->sites)
-        return 0;
-    tl_busy = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    uint64_t key = site_lookup_key(u, ra_slot, rbp);
-    if (key) {
-        const site_set_t *s = &u->sites->set[SITE_SET(key)];
-        const uint16_t tag = SITE_TAG(key);
-        for (int w = 0; w < SITE_WAYS; w++)
-            if (s->tag[w] == tag) {
-                __builtin_prefetch(&u->sites->site[SITE_SET(key)][w]);
-                break;
-            }
-    }
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    tl_busy = 0;
-    return key;
-}
-
-__attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp,
-                                                               uint64_t hint)
+__attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp)
 {
     uw_thread_t *const u = tl_uw;
     if (tl_busy || !u || !u->sites)
@@ -685,25 +649,31 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
     const uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
     uint32_t id = 0;
     uintptr_t hi;
-    /* A hint only chooses the set: the hash below decides. The cache must still be current. */
-    uint64_t key = hint;
-    if (!key || c->epoch != __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) || c->stack != st ||
+    uint64_t key;
+    if (c->epoch != __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) || c->stack != st ||
         !site_range(st, ra_slot, &hi))
-        key = site_lookup_key(u, ra_slot, rbp);
-    if (!key)
         goto out;
     const uintptr_t rip = *(const uintptr_t *)ra_slot;
+    if (!site_key(c, ra_slot, rip, rbp, hi, &key))
+        goto out;
     site_set_t *s = &c->set[SITE_SET(key)];
-    site_t *row = c->site[SITE_SET(key)];
     const uint16_t tag = SITE_TAG(key);
-    const uintptr_t span = range_hi(st) - 8 - ra_slot;
-    for (int w = 0; w < SITE_WAYS; w++) {
-        if (s->tag[w] != tag)
-            continue;
-        const site_t *si = &row[w];
+    const uintptr_t span = hi - 8 - ra_slot;
+    const uint64_t base[2] = {site_base(rip, ra_slot, rbp, false),
+                              site_base(rip, ra_slot, rbp, true)};
+    const __m128i want = _mm_set1_epi16((short)tag);
+    unsigned match = (unsigned)_mm_movemask_epi8(
+                         _mm_cmpeq_epi16(_mm_load_si128((const __m128i *)s->tag), want)) |
+                     (unsigned)_mm_movemask_epi8(
+                         _mm_cmpeq_epi16(_mm_load_si128((const __m128i *)s->tag + 1), want))
+                         << 16;
+    const int first = match ? __builtin_ctz(match) / 2 : 0;
+    for (; match; match &= match - 1, match &= match - 1) { /* two bits per way */
+        const int w = __builtin_ctz(match) / 2;
+        site_t *si = &c->site[s->site[w]];
         if ((uintptr_t)si->top * 8 > span)
             continue;
-        uint64_t h = site_base(rip, ra_slot, rbp, si->need);
+        uint64_t h = base[si->need];
         const uint8_t *d = si->at;
         uintptr_t a = ra_slot;
         for (unsigned k = 0; k < si->n; k++) {
@@ -717,8 +687,12 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
         }
         if ((h | (1ull << 63)) == si->hash) {
             id = si->id;
-            row[w].used = ++c->clock;
+            si->used = ++c->clock;
             tl_stats.sites++;
+            /* The same key's sites are tried in way order: the one just used goes first. */
+            uint16_t x = s->site[w];
+            s->site[w] = s->site[first];
+            s->site[first] = x;
             break;
         }
     }
@@ -761,6 +735,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
     if (c->epoch != epoch || c->stack != st) {
         memset(c->set, 0, sizeof c->set);
         memset(c->memo, 0, sizeof c->memo);
+        c->nsites = 0;
         c->epoch = epoch;
         c->stack = st;
     }
@@ -784,7 +759,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
             x[j] = px[i];
         }
     }
-    uint8_t enc[SITE_CHK];
+    uint8_t enc[SITE_CHK] = {0};
     unsigned m = 0, len = 0;
     uint64_t h = site_base(rip, ra_slot, rbp, r->need[f]);
     uintptr_t prev = ra_slot;
@@ -811,12 +786,13 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
     }
     const uint32_t si_set = (uint32_t)SITE_SET(key);
     site_set_t *s = &c->set[si_set];
-    site_t *row = c->site[si_set];
     int w = 0;
     for (int i = 1; i < SITE_WAYS && s->tag[w]; i++)
-        if (!s->tag[i] || row[i].used < row[w].used)
+        if (!s->tag[i] || c->site[s->site[i]].used < c->site[s->site[w]].used)
             w = i;
-    site_t *si = &row[w];
+    if (!s->tag[w]) /* a way without a site yet: the pool's next (there is one per way) */
+        s->site[w] = (uint16_t)c->nsites++;
+    site_t *si = &c->site[s->site[w]];
     s->tag[w] = 0; /* empty while it changes */
     memcpy(si->at, enc, len);
     si->n = (uint8_t)m;

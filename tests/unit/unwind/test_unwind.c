@@ -799,7 +799,7 @@ static uint32_t site_intern(void *const *f, int n)
 uint32_t site_capture(uintptr_t ra_slot, uintptr_t rbp);
 UW_NOINLINE uint32_t site_capture(uintptr_t ra_slot, uintptr_t rbp)
 {
-    uint32_t id = fl_unwind_site_get(ra_slot, rbp, fl_unwind_site_hint(ra_slot, rbp));
+    uint32_t id = fl_unwind_site_get(ra_slot, rbp);
     void *f[SITE_MAXF];
     int n = fl_unwind_walk(f, SITE_MAXF, ra_slot, rbp, NULL);
     total_checks++;

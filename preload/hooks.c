@@ -133,7 +133,8 @@ static inline bool defer_reused(uintptr_t p)
 static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp)
 {
     bool noted = defer_reused((uintptr_t)p);
-    fl_table_prefetch((uintptr_t)p);
+    if (!noted) /* else free loaded it */
+        fl_table_prefetch((uintptr_t)p);
     fl_block_t old;
     if (fl_table_replace((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp), fl_proc.gen,
                          &old) &&

@@ -517,6 +517,8 @@ typedef struct site_cache {
         uint64_t rip, v; /* rip HIDE()den; v as in the rule table */
     } memo[SITE_MEMO];
     uint32_t nsites;       /* sites of the pool given to a way */
+    uint32_t last;         /* the site the thread used last, and its state (HIDE()den) */
+    uint64_t last_slot, last_rip;
     site_set_t set[SITE_SETS];
     site_t site[SITE_SETS * SITE_WAYS];
 } site_cache_t;
@@ -659,6 +661,28 @@ static inline bool site_range(uint64_t st, uintptr_t ra_slot, uintptr_t *hi_out)
     return true;
 }
 
+/* Whether si's checked words, read from ra_slot up, hash as they did when si was made. base: the
+ * state's part of the hash, without RBP and with it (si->need says which). */
+__attribute__((no_sanitize_address, always_inline)) static inline bool
+site_check(const site_t *si, uintptr_t ra_slot, uintptr_t span, const uint64_t base[2])
+{
+    if ((uintptr_t)si->top * 8 > span)
+        return false;
+    uint64_t h = base[si->need];
+    const uint8_t *d = si->at;
+    uintptr_t a = ra_slot;
+    for (unsigned k = 0; k < si->n; k++) {
+        unsigned step = *d++;
+        if (FL_UNLIKELY(!step)) {
+            step = d[0] | (unsigned)d[1] << 8;
+            d += 2;
+        }
+        a += (uintptr_t)step * 8;
+        h += *(const uintptr_t *)a * site_mul[3 + k];
+    }
+    return (h | (1ull << 63)) == si->hash;
+}
+
 __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_slot, uintptr_t rbp)
 {
     uw_thread_t *const u = tl_uw;
@@ -674,14 +698,24 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
     if (c->epoch != __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED) || c->stack != st ||
         !site_range(st, ra_slot, &hi))
         goto out;
-    const uintptr_t rip = *(const uintptr_t *)ra_slot;
+    const uintptr_t rip = *(const uintptr_t *)ra_slot, span = hi - 8 - ra_slot;
+    const uint64_t base[2] = {site_base(rip, ra_slot, rbp, false),
+                              site_base(rip, ra_slot, rbp, true)};
+    /* The thread's last site first: a loop that allocates from one place finds it without the
+     * key (the hash decides, as for any other site). */
+    if (c->last_slot == HIDE(ra_slot) && c->last_rip == HIDE(rip)) {
+        site_t *si = &c->site[c->last];
+        if (site_check(si, ra_slot, span, base)) {
+            id = si->id;
+            si->used = ++c->clock;
+            tl_stats.sites++;
+            goto out;
+        }
+    }
     if (!site_key(c, ra_slot, rip, rbp, hi, &key))
         goto out;
     site_set_t *s = &c->set[SITE_SET(key)];
     const uint16_t tag = SITE_TAG(key);
-    const uintptr_t span = hi - 8 - ra_slot;
-    const uint64_t base[2] = {site_base(rip, ra_slot, rbp, false),
-                              site_base(rip, ra_slot, rbp, true)};
     const __m128i want = _mm_set1_epi16((short)tag);
     unsigned match = (unsigned)_mm_movemask_epi8(
                          _mm_cmpeq_epi16(_mm_load_si128((const __m128i *)s->tag), want)) |
@@ -692,21 +726,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
     for (; match; match &= match - 1, match &= match - 1) { /* two bits per way */
         const int w = __builtin_ctz(match) / 2;
         site_t *si = &c->site[s->site[w]];
-        if ((uintptr_t)si->top * 8 > span)
-            continue;
-        uint64_t h = base[si->need];
-        const uint8_t *d = si->at;
-        uintptr_t a = ra_slot;
-        for (unsigned k = 0; k < si->n; k++) {
-            unsigned step = *d++;
-            if (FL_UNLIKELY(!step)) {
-                step = d[0] | (unsigned)d[1] << 8;
-                d += 2;
-            }
-            a += (uintptr_t)step * 8;
-            h += *(const uintptr_t *)a * site_mul[3 + k];
-        }
-        if ((h | (1ull << 63)) == si->hash) {
+        if (site_check(si, ra_slot, span, base)) {
             id = si->id;
             si->used = ++c->clock;
             tl_stats.sites++;
@@ -714,6 +734,9 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
             uint16_t x = s->site[w];
             s->site[w] = s->site[first];
             s->site[first] = x;
+            c->last_slot = HIDE(ra_slot);
+            c->last_rip = HIDE(rip);
+            c->last = x;
             break;
         }
     }
@@ -823,6 +846,9 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
     si->id = id;
     si->used = ++c->clock;
     s->tag[w] = SITE_TAG(key);
+    c->last_slot = HIDE(ra_slot);
+    c->last_rip = HIDE(rip);
+    c->last = s->site[w];
 out:
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     tl_busy = 0;

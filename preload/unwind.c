@@ -519,6 +519,7 @@ typedef struct site_cache {
     uint32_t nsites;       /* sites of the pool given to a way */
     uint32_t last;         /* the site the thread used last, and its state (HIDE()den) */
     uint64_t last_slot, last_rip;
+    bool streak;           /* the last two captures came from the same site */
     site_set_t set[SITE_SETS];
     site_t site[SITE_SETS * SITE_WAYS];
 } site_cache_t;
@@ -701,9 +702,11 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
     const uintptr_t rip = *(const uintptr_t *)ra_slot, span = hi - 8 - ra_slot;
     const uint64_t base[2] = {site_base(rip, ra_slot, rbp, false),
                               site_base(rip, ra_slot, rbp, true)};
-    /* The thread's last site first: a loop that allocates from one place finds it without the
-     * key (the hash decides, as for any other site). */
-    if (c->last_slot == HIDE(ra_slot) && c->last_rip == HIDE(rip)) {
+    /* While the captures come from one site, that site first: a loop that allocates from one
+     * place finds it without the key (the hash decides, as for any other site). Only then: in a
+     * server, one state leads to another site next time more often than not, and checking the
+     * last one first was a wasted check for 29 % of leaky_server's captures. */
+    if (c->streak && c->last_slot == HIDE(ra_slot) && c->last_rip == HIDE(rip)) {
         site_t *si = &c->site[c->last];
         if (site_check(si, ra_slot, span, base)) {
             id = si->id;
@@ -734,6 +737,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
             uint16_t x = s->site[w];
             s->site[w] = s->site[first];
             s->site[first] = x;
+            c->streak = c->last == x && c->last_slot == HIDE(ra_slot);
             c->last_slot = HIDE(ra_slot);
             c->last_rip = HIDE(rip);
             c->last = x;
@@ -849,6 +853,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
     c->last_slot = HIDE(ra_slot);
     c->last_rip = HIDE(rip);
     c->last = s->site[w];
+    c->streak = false;
 out:
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     tl_busy = 0;

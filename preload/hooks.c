@@ -77,8 +77,9 @@ static inline void forget_now(uintptr_t p)
  * the allocator and record it meanwhile, so this stops when a second thread appears (glibc's
  * __libc_single_threaded, as in table.c): from then on the first hook of the thread drains what it
  * noted, and so do pthread_create, fork, the exit check and a snapshot, which all read the table.
- * The same thread getting a noted address back from malloc removes the old record first. Noted
- * addresses are HIDE()den: TLS is scanned for pointers, and a freed block's address is none. */
+ * A noted address that malloc hands back to the same thread gets its new record in place of the
+ * old one (fl_table_replace). Noted addresses are HIDE()den: TLS is scanned for pointers, and a
+ * freed block's address is none. */
 #define DEFER FL_FREE_NOTED
 #define HIDE(x) ((uintptr_t)(x) ^ (1ull << 63))
 static FL_TLS uintptr_t tl_defer[DEFER];

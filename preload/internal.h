@@ -131,7 +131,7 @@ void fl_lock_slow(fl_lock_t *l);
  * depot index, the arena). A signal handler that ends the process while this thread is inside
  * a hook runs the exit check, whose fl_lock_force must not wait for a lock its own interrupted
  * hook holds: it takes that one as already its own. A lock is noted before it is taken and
- * forgotten before it is released, so a signal in between never finds one held but unnoted. */
+ * forgotten after it is released, so a signal in between never finds one held but unnoted. */
 #define FL_MAX_HELD 4
 extern FL_TLS fl_lock_t *fl_tl_held[FL_MAX_HELD];
 extern FL_TLS unsigned fl_tl_nheld;
@@ -148,10 +148,14 @@ static inline void fl_lock(fl_lock_t *l)
         return;
     fl_lock_slow(l);
 }
+/* Released, then forgotten: a signal handler that ends the process in between finds the lock
+ * noted and free (fl_lock_force takes it), never held and not noted (it waited for ever). */
 static inline void fl_unlock(fl_lock_t *l)
 {
     if (FL_UNLIKELY(fl_tl_fork_holder))
         return;
+    __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned n = fl_tl_nheld - 1;
     if (n < FL_MAX_HELD && fl_tl_held[n] != l)
         for (unsigned k = 0; k < n; k++) /* not the innermost: released out of order */
@@ -160,8 +164,6 @@ static inline void fl_unlock(fl_lock_t *l)
                 break;
             }
     fl_tl_nheld = n;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
 /* Used by the fork prepare step and the exit check, which must really take the lock (unless this
  * thread holds it already: see fl_tl_held). */

@@ -64,8 +64,12 @@ static bool held_here(const fl_lock_t *l)
 
 void fl_lock_force(fl_lock_t *l)
 {
-    if (FL_UNLIKELY(fl_tl_nheld) && held_here(l))
-        return; /* the interrupted hook below us holds it, and will never run again */
+    if (FL_UNLIKELY(fl_tl_nheld) && held_here(l)) {
+        /* The interrupted hook below us holds it (and will never run again), or was about to take
+         * it, or had just released it: in the last two cases it is free, and taken here. */
+        __atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE);
+        return;
+    }
     if (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))
         fl_lock_slow(l);
 }

@@ -78,10 +78,9 @@ static inline void forget_now(uintptr_t p)
  * __libc_single_threaded, as in table.c): from then on the first hook of the thread drains what it
  * noted, and so do pthread_create, fork, the exit check and a snapshot, which all read the table.
  * A noted address that malloc hands back to the same thread gets its new record in place of the
- * old one (fl_table_replace). Noted addresses are HIDE()den: TLS is scanned for pointers, and a
+ * old one (fl_table_replace). Noted addresses are FL_HIDE()den: TLS is scanned for pointers, and a
  * freed block's address is none. */
 #define DEFER FL_FREE_NOTED
-#define HIDE(x) ((uintptr_t)(x) ^ (1ull << 63))
 static FL_TLS uintptr_t tl_defer[DEFER];
 static FL_TLS unsigned tl_defer_pos;
 static FL_TLS bool tl_defer_any;
@@ -96,7 +95,7 @@ void fl_free_drain(void)
         uintptr_t q = tl_defer[i];
         tl_defer[i] = 0;
         if (q)
-            forget_now(HIDE(q));
+            forget_now(FL_HIDE(q));
     }
 }
 
@@ -105,7 +104,7 @@ size_t fl_free_noted(uintptr_t *out)
     size_t n = 0;
     for (unsigned i = 0; i < DEFER; i++)
         if (tl_defer[i])
-            out[n++] = HIDE(tl_defer[i]);
+            out[n++] = FL_HIDE(tl_defer[i]);
     return n;
 }
 
@@ -122,7 +121,7 @@ static inline bool defer_reused(uintptr_t p)
     }
     bool noted = false;
     for (unsigned i = 0; i < DEFER; i++)
-        if (FL_UNLIKELY(tl_defer[i] == HIDE(p))) {
+        if (FL_UNLIKELY(tl_defer[i] == FL_HIDE(p))) {
             tl_defer[i] = 0;
             noted = true;
         }
@@ -160,8 +159,8 @@ static inline void forget(void *p)
         /* q stays noted until its record is gone: a signal handler that ends the process in
          * between still knows it was freed (fl_free_noted). */
         if (q)
-            forget_now(HIDE(q));
-        tl_defer[i] = HIDE(p);
+            forget_now(FL_HIDE(q));
+        tl_defer[i] = FL_HIDE(p);
         tl_defer_pos = (i + 1) % DEFER;
         tl_defer_any = true;
         return;

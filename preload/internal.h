@@ -15,6 +15,10 @@
 #define FL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define FL_TLS __thread __attribute__((tls_model("initial-exec")))
 #define FL_MAX_DEPTH 64
+/* An address or register value the shim keeps in TLS (which the exit check scans for pointers),
+ * stored with bit 63 flipped: never a user-space pointer, so it keeps no block alive; and
+ * order-preserving for user addresses. */
+#define FL_HIDE(x) ((uintptr_t)(x) ^ (1ull << 63))
 
 /* Always-on check for conditions that would corrupt the shim's state: it degrades (warns once and
  * stops tracking) instead of aborting the host program. */

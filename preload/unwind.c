@@ -205,7 +205,7 @@ __attribute__((noinline, cold)) static uint64_t miss(uintptr_t ra, uint64_t epoc
  * holds one (it is a plain register in code built without frame pointers), and a stack may live
  * in a heap block (coroutines). Every address or register value kept in TLS is therefore stored
  * with bit 63 flipped: never a user-space pointer, and order-preserving for user addresses. */
-#define HIDE(x) ((uintptr_t)(x) ^ (1ull << 63))
+#define HIDE(x) FL_HIDE(x)
 
 /* ---- the calling thread's stack bounds ---- */
 static inline uint64_t range_pack(uintptr_t lo, uintptr_t hi)
@@ -224,6 +224,16 @@ static inline uintptr_t range_hi(uint64_t st)
 static inline uintptr_t range_lo(uint64_t st)
 {
     return range_hi(st) - ((uintptr_t)(st & 0xfffffff) << 12);
+}
+
+/* Whether the range st holds ra_slot and 16 bytes above it; its top in *hi_out if so. */
+static inline bool range_holds(uint64_t st, uintptr_t ra_slot, uintptr_t *hi_out)
+{
+    uintptr_t hi = range_hi(st), lo = range_lo(st);
+    if (ra_slot - lo >= hi - lo || hi - ra_slot < 16)
+        return false;
+    *hi_out = hi;
+    return true;
 }
 
 static int hexval(char ch)
@@ -673,16 +683,6 @@ static inline uint64_t site_base(uintptr_t rip, uintptr_t ra_slot, uintptr_t rbp
     return rip * site_mul[0] + ra_slot * site_mul[1] + (need ? rbp * site_mul[2] : 0);
 }
 
-/* The stack range of this thread if it holds ra_slot and 16 bytes above it; else false. */
-static inline bool site_range(uint64_t st, uintptr_t ra_slot, uintptr_t *hi_out)
-{
-    uintptr_t hi = range_hi(st), lo = range_lo(st);
-    if (ra_slot - lo >= hi - lo || hi - ra_slot < 16)
-        return false;
-    *hi_out = hi;
-    return true;
-}
-
 /* The same function called at the same depth from different places has the same first state:
  * those share a set, and the checks tell them apart. */
 static inline near_t *near_set(uw_thread_t *u, uintptr_t rip, uintptr_t ra_slot)
@@ -789,7 +789,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
         tl_stats.sites++;
         goto out;
     }
-    if (!c || c->epoch != epoch || c->stack != st || !site_range(st, ra_slot, &hi))
+    if (!c || c->epoch != epoch || c->stack != st || !range_holds(st, ra_slot, &hi))
         goto out;
     const uintptr_t span = hi - 8 - ra_slot;
     const uint64_t base[2] = {site_base(rip, ra_slot, rbp, false),
@@ -867,7 +867,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
      * record, which may even start from the same state but go on differently. */
     if (!tl_kept || f >= REC || r->epoch != epoch || r->stack != st ||
         r->rsp[f] != HIDE(ra_slot + 8) || r->rip[f] != HIDE(rip) ||
-        (r->need[f] && r->rbp[f] != HIDE(rbp)) || !site_range(st, ra_slot, &hi))
+        (r->need[f] && r->rbp[f] != HIDE(rbp)) || !range_holds(st, ra_slot, &hi))
         goto out;
     near_put(u, ra_slot, rip, id);
     site_cache_t *c = u->sites;
@@ -964,16 +964,11 @@ __attribute__((no_sanitize_address)) int fl_unwind_walk(void **buf, int max, uin
         return 0;
     tl_stats.calls++;
     uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
-    uintptr_t hi = range_hi(st), lo = range_lo(st);
-    if (FL_UNLIKELY(ra_slot - lo >= hi - lo || hi - ra_slot < 16)) {
-        if (!learn_stack(ra_slot)) {
-            tl_stats.fallback++;
-            return -1;
-        }
-        st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
-        hi = range_hi(st);
-        lo = range_lo(st);
-        if (ra_slot - lo >= hi - lo || hi - ra_slot < 16) {
+    uintptr_t hi;
+    if (FL_UNLIKELY(!range_holds(st, ra_slot, &hi))) {
+        if (learn_stack(ra_slot))
+            st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
+        if (!range_holds(st, ra_slot, &hi)) {
             tl_stats.fallback++;
             return -1;
         }

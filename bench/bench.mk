@@ -8,14 +8,16 @@ BM_OUT := $(B)/bench
 BENCH_SHIMS ?= forkleak=$(SHIM)
 
 $(BM_OUT)/micro: bench/micro.c preload/unwind.c preload/cfi.c preload/internal.h \
-                 bench/bench.mk
+                 tests/unit/unwind/mmap_arena.c bench/bench.mk
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector \
 	  $(SHIM_CFLAGS) -c preload/unwind.c -o $(BM_OUT)/unwind.o
 	$(CC) $(BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector \
 	  $(SHIM_CFLAGS) -c preload/cfi.c -o $(BM_OUT)/cfi.o
 	$(CC) $(BASE) -fomit-frame-pointer -Ipreload $(SHIM_CFLAGS) -c bench/micro.c -o $(BM_OUT)/micro.o
-	$(CC) -o $@ $(BM_OUT)/micro.o $(BM_OUT)/unwind.o $(BM_OUT)/cfi.o $(SHIM_LIBS) -ldl
+	$(CC) $(BASE) -Ipreload -c tests/unit/unwind/mmap_arena.c -o $(BM_OUT)/mmap_arena.o
+	$(CC) -o $@ $(BM_OUT)/micro.o $(BM_OUT)/unwind.o $(BM_OUT)/cfi.o $(BM_OUT)/mmap_arena.o \
+	  $(SHIM_LIBS) -ldl
 
 .PHONY: bench-micro
 bench-micro: $(BM_OUT)/micro $(SHIM)

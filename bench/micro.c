@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,30 +22,6 @@
 #include "internal.h"
 
 #define NOINLINE __attribute__((noinline))
-
-/* unwind.c's rule table, its per-thread record and site cache come from the arena; here plain
- * mmap. */
-void *fl_arena_map(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-void *fl_arena_alloc(size_t size)
-{
-    return fl_arena_map(size);
-}
-
-void fl_arena_free(void *p, size_t size)
-{
-    if (p)
-        munmap(p, size);
-}
-
-void fl_arena_unmap(void *p, size_t size)
-{
-    fl_arena_free(p, size);
-}
 
 static const int depths[] = {4, 8, 16, 32};
 #define NDEPTHS ((int)(sizeof depths / sizeof depths[0]))

@@ -11,7 +11,8 @@ UW_OUT := $(B)/tests/unwind$(if $(SANITIZE),-$(SANITIZE))
 UW_CC  := $(CC) $(BASE) $(SAN_FLAGS) -Ipreload -I$(UW_SRC) $(SHIM_CFLAGS)
 UW_SHIMCC := $(CC) $(BASE) $(SAN_FLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
              -fno-stack-protector $(SHIM_CFLAGS)
-UW_OBJS := $(UW_OUT)/test_unwind.o $(UW_OUT)/shapes_fp.o $(UW_OUT)/shapes_cxx.o
+UW_OBJS := $(UW_OUT)/test_unwind.o $(UW_OUT)/shapes_fp.o $(UW_OUT)/shapes_cxx.o \
+           $(UW_OUT)/mmap_arena.o
 UW_DEPS := $(UW_SRC)/uwtest.h preload/internal.h tests/unit/unwind.mk
 CXX    ?= g++
 
@@ -27,6 +28,9 @@ $(UW_OUT)/unwind_tiny.o: preload/unwind.c $(UW_DEPS)
 $(UW_OUT)/test_unwind.o: $(UW_SRC)/test_unwind.c $(UW_DEPS)
 	@mkdir -p $(@D)
 	$(UW_CC) -fomit-frame-pointer -c $< -o $@
+$(UW_OUT)/mmap_arena.o: $(UW_SRC)/mmap_arena.c $(UW_DEPS)
+	@mkdir -p $(@D)
+	$(UW_CC) -c $< -o $@
 $(UW_OUT)/shapes_fp.o: $(UW_SRC)/shapes_fp.c $(UW_DEPS)
 	@mkdir -p $(@D)
 	$(UW_CC) -fno-omit-frame-pointer -c $< -o $@

@@ -37,30 +37,6 @@
 #include "internal.h"
 #include "uwtest.h"
 
-/* unwind.c allocates its rule table and each thread's site cache with the arena's page allocator,
- * and each thread's record with the arena's allocator; here plain mmap does all three. */
-void *fl_arena_map(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-void *fl_arena_alloc(size_t size)
-{
-    return fl_arena_map(size);
-}
-
-void fl_arena_free(void *p, size_t size)
-{
-    if (p)
-        munmap(p, size);
-}
-
-void fl_arena_unmap(void *p, size_t size)
-{
-    fl_arena_free(p, size);
-}
-
 #define MAXF 160
 static int (*volatile fns[2])(void **, int) = {fl_unwind, unw_backtrace};
 static volatile int two = 2;

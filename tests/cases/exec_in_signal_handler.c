@@ -10,10 +10,6 @@
 // EXPECT self: direct_blocks=0 indirect_blocks=0
 #include "fltest.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/time.h>
-
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -25,12 +21,7 @@ int main(void)
 {
     pthread_t t;
     FL_REQUIRE(pthread_create(&t, NULL, fl_idle_thread, NULL) == 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    FL_REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
-    struct itimerval it = {{0, 0}, {0, 20000}};
-    FL_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+    fl_alarm(on_alarm, 0, 20000, 0);
     for (unsigned i = 0;; i++) {
         void *volatile p = malloc(40 + (i & 63));
         free(p);

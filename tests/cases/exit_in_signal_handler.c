@@ -17,10 +17,6 @@
 // EXPECT parent: direct_blocks=0
 #include "fltest.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/time.h>
-
 #define NCHILD 20
 
 static int use_exit;
@@ -37,12 +33,7 @@ static _Noreturn void child(int k)
 {
     pthread_t t;
     FL_REQUIRE(pthread_create(&t, NULL, fl_idle_thread, NULL) == 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    FL_REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
-    struct itimerval it = {{0, 0}, {0, 20000 + 1373 * k}};
-    FL_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+    fl_alarm(on_alarm, 0, 20000 + 1373 * k, 0);
     for (unsigned i = 0;; i++) {
         void *volatile p = malloc(40 + (i & 63));
         free(p);

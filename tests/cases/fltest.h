@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +99,26 @@ static FL_UNUSED void *fl_idle_thread(void *arg)
     for (;;)
         pause();
     return arg;
+}
+
+/* SIGALRM runs fn (sigaction flags `flags`) first_us microseconds from now, then every every_us
+ * (0: once); both below one second. */
+static FL_UNUSED void fl_alarm(void (*fn)(int), int flags, long first_us, long every_us)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    FL_REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
+    struct itimerval it = {{0, every_us}, {0, first_us}};
+    FL_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+}
+
+/* Stops fl_alarm's timer. */
+static FL_UNUSED void fl_alarm_off(void)
+{
+    struct itimerval off = {{0, 0}, {0, 0}};
+    FL_REQUIRE(setitimer(ITIMER_REAL, &off, NULL) == 0);
 }
 
 /* Waits (yielding) until *flag becomes non-zero. */

@@ -10,10 +10,6 @@
 // EXPECT parent: direct_blocks=0 indirect_blocks=0 exit_status=0
 #include "fltest.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/time.h>
-
 static volatile int forks;
 
 static void on_alarm(int sig)
@@ -32,21 +28,14 @@ int main(void)
 {
     pthread_t t;
     FL_REQUIRE(pthread_create(&t, NULL, fl_idle_thread, NULL) == 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    FL_REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
-    struct itimerval it = {{0, 2000}, {0, 2000}};
-    FL_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+    fl_alarm(on_alarm, SA_RESTART, 2000, 2000);
     while (forks < 40) {
         for (unsigned i = 0; i < 1000; i++) {
             void *volatile p = malloc(40 + (i & 63));
             free(p);
         }
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    FL_REQUIRE(setitimer(ITIMER_REAL, &off, NULL) == 0);
+    fl_alarm_off();
     printf("ok %s\n", forks > 0 ? "forked" : "none");
     return 0;
 }

@@ -14,10 +14,6 @@
 // EXPECT-LEAK child: function=child_leak kind=direct bytes=9 blocks=1
 #include "fltest.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/time.h>
-
 #define NCHILD 60
 
 static volatile int stop;
@@ -50,29 +46,21 @@ static FL_NOINLINE void child_leak(void)
 
 int main(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    FL_REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         FL_REQUIRE(pthread_create(&t[i], NULL, churn, NULL) == 0);
-    struct itimerval it = {{0, 50}, {0, 50}};
-    FL_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+    fl_alarm(on_alarm, SA_RESTART, 50, 50);
     pid_t kids[NCHILD];
     for (int k = 0; k < NCHILD; k++) {
         kids[k] = fork();
         FL_REQUIRE(kids[k] >= 0);
         if (kids[k] == 0) {
-            struct itimerval off = {{0, 0}, {0, 0}};
-            setitimer(ITIMER_REAL, &off, NULL);
+            fl_alarm_off();
             child_leak();
             exit(0);
         }
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    FL_REQUIRE(setitimer(ITIMER_REAL, &off, NULL) == 0);
+    fl_alarm_off();
     stop = 1;
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);

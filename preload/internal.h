@@ -314,6 +314,7 @@ typedef struct fl_unwind_stats {
     uint64_t derived;  /* rules derived from .eh_frame (misses) */
     uint64_t learned;  /* stack ranges read from /proc/self/maps */
     uint64_t sites;    /* captures answered by a remembered allocation site (no walk) */
+    uint64_t predicted; /* of those, by the site expected after the previous capture's */
     uint64_t rules;    /* rules in the shared table (all threads) */
 } fl_unwind_stats_t;
 void fl_unwind_get_stats(fl_unwind_stats_t *out); /* this thread's counters; the table's size */

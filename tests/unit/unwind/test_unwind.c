@@ -846,6 +846,18 @@ UW_NOINLINE static int site_chain(int level, unsigned path)
     return (path >> level & 1) ? site_b(level, path) : site_a(level, path);
 }
 
+/* A path that differs from the others at the levels where a path's bit chooses the function. */
+static unsigned site_path(unsigned j)
+{
+    unsigned path = 0;
+    for (int level = 1; j; level++)
+        if (level != SITE_LEVELS / 2) {
+            path |= (j & 1) << level;
+            j >>= 1;
+        }
+    return path;
+}
+
 static void body_sites(void)
 {
     /* Groups of paths in a scrambled order, so that consecutive captures differ at random levels;
@@ -867,6 +879,30 @@ static void body_sites(void)
     /* Levels 1..SITE_LEVELS-1 but the frame-pointer one choose between two functions. */
     if (site_hits < 2 * npaths || site_count != (1u << (SITE_LEVELS - 2))) {
         printf("# expected sites to answer, and 2^%d stacks\n", SITE_LEVELS - 2);
+        failures++;
+    }
+
+    /* The site expected next: 48 paths captured in one order over and over, whose sites are then
+     * expected right (each follows the same one every time); then in alternately the reverse and
+     * the first order, where at each switch every expected site is a wrong one from the same
+     * starting state (and for many with the same next return addresses), which the check must
+     * reject. More paths than the near sites hold, so that most captures come to the site cache. */
+    fl_unwind_stats_t s0, s1, s2;
+    fl_unwind_get_stats(&s0);
+    for (int rep = 0; rep < 20; rep++)
+        for (unsigned j = 0; j < 48; j++)
+            site_chain(SITE_LEVELS, site_path(j));
+    fl_unwind_get_stats(&s1);
+    for (int rep = 0; rep < 10; rep++)
+        for (unsigned k = 0; k < 48; k++)
+            site_chain(SITE_LEVELS, site_path(rep & 1 ? k : 47 - k));
+    fl_unwind_get_stats(&s2);
+    printf("# expected next: %llu of 960 captures in a repeated order, %llu of 480 in orders that "
+           "change\n",
+           (unsigned long long)(s1.predicted - s0.predicted),
+           (unsigned long long)(s2.predicted - s1.predicted));
+    if (s1.predicted - s0.predicted < 480) {
+        printf("# expected the site after the previous one to answer most captures\n");
         failures++;
     }
 }

@@ -24,7 +24,7 @@ $(UW_OUT)/cfi.o: preload/cfi.c $(UW_DEPS)
 	$(UW_SHIMCC) -c $< -o $@
 $(UW_OUT)/unwind_tiny.o: preload/unwind.c $(UW_DEPS)
 	@mkdir -p $(@D)
-	$(UW_SHIMCC) -DFL_UNWIND_TABLE_MIN_BITS=2 -c $< -o $@
+	$(UW_SHIMCC) -DFL_UNWIND_TABLE_MIN_BITS=2 -DFL_UNWIND_SITE_SETS_FIRST=16 -c $< -o $@
 $(UW_OUT)/test_unwind.o: $(UW_SRC)/test_unwind.c $(UW_DEPS)
 	@mkdir -p $(@D)
 	$(UW_CC) -fomit-frame-pointer -c $< -o $@

@@ -504,27 +504,30 @@ static void rec_keep(uw_rec_t *r, const uw_cur_t *cur, void *const *buf, int n, 
  * A site is one cache line, taken from a pool in the order sites are made, so that a thread with
  * few sites touches few pages of the cache (2.3 MiB mapped per thread). The cache starts with 512
  * sets, 32 KiB of index a thread with a few dozen sites touches only here and there; a thread
- * that has had to evict SITE_GROW sites starts again with all 2048 (cc1, whose 9 500 stacks did
- * not fit in 8 192 sites: 24 k walks instead of 44 k with 1024 sets, fewer with 2048, and 12 %
- * less time in the shim). The cache is made only at the thread's SITE_AFTER-th walk (short threads
- * never pay for it), and forgotten whole when the flush epoch or the thread's stack range changes.
- * Nothing in it is a pointer (offsets, hashes, HIDE()den addresses); tl_busy guards it as it does
- * the record. */
-#define SITE_SETS 2048
+ * that has had to evict SITE_GROW sites goes on with 2048, each site moving to the set that the
+ * next two bits of its key choose (the tag keeps them). cc1's 9 500 stacks did not fit in 8 192
+ * sites: it walked 44 k times, 23 k now. The cache is made only at the thread's SITE_AFTER-th
+ * walk (short threads never pay for it), and forgotten whole when the flush epoch or the thread's
+ * stack range changes. Nothing in it is a pointer (offsets, hashes, HIDE()den addresses); tl_busy
+ * guards it as it does the record. */
 #ifdef FL_UNWIND_SITE_SETS_FIRST /* the unit test starts tiny to exercise growth */
 #define SITE_SETS_FIRST FL_UNWIND_SITE_SETS_FIRST
-#define SITE_GROW 64
+#define SITE_GROW 16
 #else
 #define SITE_SETS_FIRST 512
-#define SITE_GROW 2048
+#define SITE_GROW 256
 #endif
+#define SITE_SETS (SITE_SETS_FIRST * 4)
+#define SITE_FIRST_BITS __builtin_ctz(SITE_SETS_FIRST)
 #define SITE_WAYS 16 /* the set's tags are compared at once (SSE2) */
 #define SITE_CHK 44 /* at most: each check takes one byte of at[], or three */
 #define SITE_MEMO_BITS 10
 #define SITE_MEMO (1u << SITE_MEMO_BITS)
 #define SITE_AFTER 256
 #define SITE_SET(c, key) (((key) >> 1) & (c)->mask)
-#define SITE_TAG(key) ((uint16_t)((key) >> 48) | 1u)
+/* 16 bits of the key, never 0; bits 1-2 are the key's two above those of the first sets' index. */
+#define SITE_TAG(key)                                                                              \
+    ((uint16_t)((((key) >> 48) & ~6ull) | (((key) >> SITE_FIRST_BITS) & 6u) | 1u))
 typedef struct __attribute__((aligned(64))) site {
     uint64_t hash;          /* of the state and the checked words, bit 63 set */
     uint32_t id;            /* the caller's id */
@@ -926,16 +929,45 @@ __attribute__((noinline, cold)) static site_cache_t *site_cache_new(uw_thread_t 
     return u->sites;
 }
 
-/* Forgets every site (and the rules memo with them if memo), keeping mask + 1 sets; only the parts
- * in use are cleared, so that the pages of an unused index stay untouched. */
-static void site_cache_clear(site_cache_t *c, uint32_t mask, bool memo)
+/* From SITE_SETS_FIRST sets to SITE_SETS: each site goes to the set its key's next two bits choose
+ * (set s, or one of the three new ones above it, which only s feeds); the pool, and with it the
+ * expected sites, stay as they are. */
+static void site_cache_grow(site_cache_t *c)
+{
+    for (uint32_t s = 0; s < SITE_SETS_FIRST; s++) {
+        site_set_t *from = &c->set[s];
+        int keep = 0;
+        for (int w = 0; w < SITE_WAYS; w++) {
+            const uint16_t tag = from->tag[w];
+            const uint32_t b = (tag >> 1) & 3u;
+            if (!tag) {
+                continue;
+            } else if (b == 0) {
+                from->site[keep] = from->site[w];
+                from->tag[keep++] = tag;
+            } else {
+                site_set_t *to = &c->set[s | b << SITE_FIRST_BITS];
+                int k = 0;
+                while (to->tag[k])
+                    k++;
+                to->site[k] = from->site[w];
+                to->tag[k] = tag;
+            }
+        }
+        for (int w = keep; w < SITE_WAYS; w++)
+            from->tag[w] = 0;
+    }
+    c->mask = SITE_SETS - 1;
+}
+
+/* Forgets every site and memoised rule; only the parts in use are cleared, so that the pages of an
+ * unused index stay untouched. The sets stay as many. */
+static void site_cache_clear(site_cache_t *c)
 {
     memset(c->set, 0, (c->mask + 1) * sizeof c->set[0]);
     memset(c->next, 0, c->nsites * sizeof c->next[0]);
     memset(c->next2, 0, c->nsites * sizeof c->next2[0]);
-    if (memo)
-        memset(c->memo, 0, sizeof c->memo);
-    c->mask = mask;
+    memset(c->memo, 0, sizeof c->memo);
     c->nsites = 0;
     c->evicted = 0;
     c->pred = c->pred2 = 0;
@@ -966,7 +998,7 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
     if (!c && !(c = site_cache_new(u)))
         goto out;
     if (c->epoch != epoch || c->stack != st) {
-        site_cache_clear(c, c->mask, true);
+        site_cache_clear(c);
         c->epoch = epoch;
         c->stack = st;
     }
@@ -1021,9 +1053,12 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
         if (!s->tag[i] || c->site[s->site[i]].used < c->site[s->site[w]].used)
             w = i;
     if (s->tag[w] && c->mask + 1 < SITE_SETS && ++c->evicted >= SITE_GROW) {
-        site_cache_clear(c, SITE_SETS - 1, false); /* the rules it memoised still hold */
+        site_cache_grow(c);
         s = &c->set[SITE_SET(c, key)];
         w = 0;
+        for (int i = 1; i < SITE_WAYS && s->tag[w]; i++)
+            if (!s->tag[i] || c->site[s->site[i]].used < c->site[s->site[w]].used)
+                w = i;
     }
     if (!s->tag[w]) /* a way without a site yet: the pool's next (there is one per way) */
         s->site[w] = (uint16_t)c->nsites++;

@@ -554,6 +554,7 @@ typedef struct site_cache {
     uint32_t last;         /* the site the thread used last, and its state (HIDE()den) */
     uint64_t last_slot, last_rip;
     bool streak;           /* the last two captures came from the same site */
+    bool chain;            /* the last capture was answered here, not by the near sites */
     uint32_t pred, pred2;  /* the sites expected next (+ 1; 0: none), already being loaded */
     site_set_t set[SITE_SETS];
     uint16_t next[SITE_SETS * SITE_WAYS];  /* the site that came after each one last time (+ 1) */
@@ -781,6 +782,7 @@ static void near_put(uw_thread_t *u, uintptr_t ra_slot, uintptr_t rip, uint32_t 
 static inline void site_follow(site_cache_t *c, uint32_t x, uintptr_t ra_slot, uintptr_t rip)
 {
     c->streak = c->last == x && c->last_slot == HIDE(ra_slot);
+    c->chain = true;
     c->last_slot = HIDE(ra_slot);
     c->last_rip = HIDE(rip);
     c->last = x;
@@ -855,14 +857,20 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
     const uint64_t st = __atomic_load_n(&tl_stack, __ATOMIC_RELAXED);
     const uint32_t epoch = __atomic_load_n(&uw_epoch, __ATOMIC_RELAXED);
     const uintptr_t rip = *(const uintptr_t *)ra_slot;
-    uint32_t id = near_get(u, ra_slot, rip, rbp, epoch, st);
     uintptr_t hi;
     uint64_t key;
-    if (id) {
+    uint32_t id;
+    const bool cached = c && c->epoch == epoch && c->stack == st && range_holds(st, ra_slot, &hi);
+    /* The near sites first, unless the site cache answered the last capture: then its expected
+     * sites are likelier (cc1: the near sites answer 6 % of captures, leaky_server's 87 %). */
+    const bool near_first = !cached || !c->chain;
+    if (near_first && (id = near_get(u, ra_slot, rip, rbp, epoch, st))) {
         tl_stats.sites++;
+        if (cached)
+            c->chain = false;
         goto out;
     }
-    if (!c || c->epoch != epoch || c->stack != st || !range_holds(st, ra_slot, &hi))
+    if (!cached)
         goto out;
     const uintptr_t span = hi - 8 - ra_slot;
     const uint64_t base[2] = {site_base(rip, ra_slot, rbp, false),
@@ -878,6 +886,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
             id = si->id;
             si->used = ++c->clock;
             tl_stats.sites++;
+            c->chain = true;
             goto out;
         }
     }
@@ -885,6 +894,11 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
         (c->pred2 != c->pred &&
          site_expected(c, c->pred2, tried, ra_slot, rip, span, base, &id)))
         goto out;
+    if (!near_first && (id = near_get(u, ra_slot, rip, rbp, epoch, st))) {
+        tl_stats.sites++;
+        c->chain = false;
+        goto out;
+    }
     if (!site_key(c, ra_slot, rip, rbp, hi, &key))
         goto out;
     site_set_t *s = &c->set[SITE_SET(c, key)];

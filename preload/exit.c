@@ -317,36 +317,13 @@ void fl_check_free(fl_check_t *c)
     fl_arena_unmap(c->ldso, c->nstacks / 8 + 1);
 }
 
-/* Adds b to the snapshot in address order, unless its address is there already. */
-static void snap_insert(fl_check_t *c, const fl_block_t *b)
-{
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fl_snap_addr(&c->blocks[mid]) < b->addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if ((lo < c->n && fl_snap_addr(&c->blocks[lo]) == b->addr) || c->n == c->cap)
-        return;
-    memmove(&c->blocks[lo + 1], &c->blocks[lo], (c->n - lo) * sizeof c->blocks[0]);
-    c->blocks[lo] = (fl_snap_t){.w0 = b->addr | (uint64_t)(b->gen < 0xffff ? b->gen : 0xffff) << 48,
-                                .size = (uint32_t)b->size,
-                                .stack = b->stack};
-    c->n++;
-    if (b->addr + b->size > c->end)
-        c->end = b->addr + b->size;
-}
-
 /* With the world stopped (or in a snapshot's sweeper): snapshot (in address order), mark, classify. */
 /* The helper thread, if any, starts here and ends with fl_check_write. */
 void fl_check_run(fl_check_t *c)
 {
     fl_par_begin(c->par_stack, FL_PAR_STACK, c->cap, fl_scan_anon_bytes());
-    /* A table change cut short by the signal handler ending the process: read slot by slot, leave
-     * out the blocks this thread freed whose records were still to go (fl_free_noted), and add
-     * those it allocated whose records were still to come (fl_alloc_pending). */
+    /* A table change cut short by the signal handler ending the process: read slot by slot, and
+     * leave out the blocks this thread freed whose records were still to go (fl_free_noted). */
     if (FL_LIKELY(!c->interrupted)) {
         c->n = fl_table_snapshot(c->blocks, c->cap, &c->end);
     } else {
@@ -361,9 +338,6 @@ void fl_check_run(fl_check_t *c)
                 c->blocks[k++] = c->blocks[i];
         }
         c->n = k;
-        fl_block_t pend[FL_ALLOC_PENDING];
-        for (size_t j = 0, np = fl_alloc_pending(pend); j < np; j++)
-            snap_insert(c, &pend[j]);
     }
     fl_scan_classify(c);
 }

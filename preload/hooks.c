@@ -85,63 +85,9 @@ static FL_TLS uintptr_t tl_defer[DEFER];
 static FL_TLS unsigned tl_defer_pos;
 static FL_TLS bool tl_defer_any;
 
-/* ---- allocations whose record is added a few allocations later -------------------------------
- * The insert's slot is the other cache miss of a big program (cc1: a third of the table's time
- * waited on it, although the slot starts loading before the stack is captured: the capture is now
- * too short to hide it). While the process has one thread, malloc keeps the record in a ring of
- * FL_ALLOC_PENDING and adds it to the table when the ring comes round, by when its slot has
- * arrived; a block freed (or realloc'd) before that never touches the table at all. Drained with
- * the noted frees, at the same points; a check that cannot drain adds them to its snapshot
- * (fl_alloc_pending). Addresses are FL_HIDE()den like the noted ones: a pending block is the
- * program's, not reachable from the shim's TLS. */
-#define PEND FL_ALLOC_PENDING
-static FL_TLS fl_block_t tl_pend[PEND]; /* addr 0: empty */
-static FL_TLS unsigned tl_pend_pos;
-static FL_TLS bool tl_pend_any;
-
-static inline void pend_add(fl_block_t *e)
-{
-    fl_table_insert(FL_HIDE(e->addr), e->size, e->stack, e->gen);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    e->addr = 0; /* in the table (and maybe here) until now: fl_alloc_pending skips duplicates */
-}
-
-/* Whether p is a pending block; if so it is no longer, and *out is its record. */
-static inline bool pend_take(uintptr_t p, fl_block_t *out)
-{
-    if (FL_LIKELY(!tl_pend_any))
-        return false;
-    const uintptr_t h = FL_HIDE(p);
-    for (unsigned i = 0; i < PEND; i++)
-        if (tl_pend[i].addr == h) {
-            *out = tl_pend[i];
-            out->addr = p;
-            tl_pend[i].addr = 0;
-            return true;
-        }
-    return false;
-}
-
-size_t fl_alloc_pending(fl_block_t *out)
-{
-    size_t n = 0;
-    for (unsigned i = 0; i < PEND; i++)
-        if (tl_pend[i].addr) {
-            out[n] = tl_pend[i];
-            out[n++].addr = FL_HIDE(tl_pend[i].addr);
-        }
-    return n;
-}
-
 /* With the guard set (a signal handler that allocates must not run this at the same time). */
 void fl_free_drain(void)
 {
-    if (tl_pend_any) {
-        tl_pend_any = false;
-        for (unsigned i = 0; i < PEND; i++)
-            if (tl_pend[i].addr)
-                pend_add(&tl_pend[i]);
-    }
     if (!tl_defer_any)
         return;
     tl_defer_any = false;
@@ -189,30 +135,13 @@ static inline void record(void *p, size_t size, uintptr_t ra_slot, uintptr_t rbp
     bool noted = defer_reused((uintptr_t)p);
     if (!noted) /* else free loaded it */
         fl_table_prefetch((uintptr_t)p);
-    const uint32_t stack = fl_stack_capture_at(ra_slot, rbp);
+    fl_block_t old;
+    if (fl_table_replace((uintptr_t)p, size, fl_stack_capture_at(ra_slot, rbp), fl_proc.gen,
+                         &old) &&
+        noted && FL_UNLIKELY(old.gen < fl_proc.gen))
+        fl_inherited_freed(old.stack, old.size);
     if (FL_UNLIKELY(fl_heapmap_on))
         fl_heapmap_mark((uintptr_t)p, size);
-    /* A noted free's address replaces its record now (its slot is loaded); so does a size the
-     * table keeps aside (4 GiB and more). */
-    if (!noted && FL_LIKELY(__libc_single_threaded) && FL_LIKELY(size < 0xffffffffu)) {
-        unsigned i = tl_pend_pos;
-        if (tl_pend[i].addr)
-            pend_add(&tl_pend[i]);
-        tl_pend[i].size = size;
-        tl_pend[i].stack = stack;
-        tl_pend[i].gen = fl_proc.gen;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        tl_pend[i].addr = FL_HIDE((uintptr_t)p);
-        tl_pend_pos = (i + 1) % PEND;
-        tl_pend_any = true;
-        return;
-    }
-    if (FL_UNLIKELY(tl_pend_any))
-        fl_free_drain(); /* a thread appeared: the table must hold every record from now on */
-    fl_block_t old;
-    if (fl_table_replace((uintptr_t)p, size, stack, fl_proc.gen, &old) && noted &&
-        FL_UNLIKELY(old.gen < fl_proc.gen))
-        fl_inherited_freed(old.stack, old.size);
 }
 
 /* Removes p's record before the real free: once freed, another thread may get the same address
@@ -223,9 +152,6 @@ static inline void forget(void *p)
 {
     if (fl_glibc_malloc)
         __builtin_prefetch((char *)p - 8, 1, 3);
-    fl_block_t b;
-    if (pend_take((uintptr_t)p, &b))
-        return; /* freed before its record was added: this thread's, never in the table */
     if (FL_LIKELY(__libc_single_threaded)) {
         fl_table_prefetch((uintptr_t)p);
         unsigned i = tl_defer_pos;
@@ -349,7 +275,7 @@ void *fl_hook_realloc(void *p, size_t size, uintptr_t sp, uintptr_t bp)
         return fl_real.realloc(p, size);
     bool gated = enter();
     fl_block_t old;
-    bool had = p && (pend_take((uintptr_t)p, &old) || fl_table_remove((uintptr_t)p, &old));
+    bool had = p && fl_table_remove((uintptr_t)p, &old);
     void *q = fl_real.realloc(p, size);
     if (had && old.gen < fl_proc.gen && (q || size == 0))
         fl_inherited_freed(old.stack, old.size); /* the inherited block is gone from this child */

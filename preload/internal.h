@@ -443,18 +443,12 @@ extern uint64_t fl_fork_time_mono;
 /* ---- hooks.c / state ---- */
 extern volatile int fl_active;  /* tracking on */
 extern FL_TLS volatile int fl_tl_guard;
-/* hooks.c: frees whose record goes a few frees later (one thread only). drain adds the calling
- * thread's pending records (below) and removes its noted ones now (with the guard set; before
- * anything reads the table); noted gives their addresses (at most FL_FREE_NOTED), for a check that
- * cannot drain. */
+/* hooks.c: frees whose record goes a few frees later (one thread only). drain removes the calling
+ * thread's noted records now (with the guard set; before anything reads the table); noted gives
+ * their addresses (at most FL_FREE_NOTED), for a check that cannot drain. */
 #define FL_FREE_NOTED 8
 void fl_free_drain(void);
 size_t fl_free_noted(uintptr_t *out);
-/* hooks.c: likewise allocations whose record is added a few allocations later (one thread only);
- * fl_free_drain adds them; pending gives them (at most FL_ALLOC_PENDING), for a check that cannot
- * drain. A block may be both there and in the table. */
-#define FL_ALLOC_PENDING 8
-size_t fl_alloc_pending(fl_block_t *out);
 void fl_init(void);
 
 /* ---- prefault.c: memory figures, pre-faulting after fork, CoW by site ---- */

@@ -50,26 +50,6 @@ static FL_UNUSED int fl_wait(pid_t pid)
     return 97;
 }
 
-/* Forks n children, child k running fn(k) (which must not return), waits for them all, and
- * returns how many ended with exit status `status`. */
-static FL_UNUSED int fl_fork_each(int n, void (*fn)(int), int status)
-{
-    pid_t kids[n];
-    for (int k = 0; k < n; k++) {
-        fflush(NULL);
-        kids[k] = fork();
-        FL_REQUIRE(kids[k] >= 0);
-        if (kids[k] == 0) {
-            fn(k);
-            _exit(96);
-        }
-    }
-    int ok = 0;
-    for (int k = 0; k < n; k++)
-        ok += fl_wait(kids[k]) == status;
-    return ok;
-}
-
 /* True in mode `child` or `child-*` (argv[1]): the scenario runs in a fork child. */
 static FL_UNUSED int fl_in_child_mode(int argc, char **argv)
 {

@@ -826,6 +826,14 @@ site_check(const site_t *si, uintptr_t ra_slot, uintptr_t span, const uint64_t b
     return (h | (1ull << 63)) == si->hash;
 }
 
+/* A capture answered by site si: it is the set's most recently used; its id. */
+static inline uint32_t site_use(site_cache_t *c, site_t *si)
+{
+    si->used = ++c->clock;
+    tl_stats.sites++;
+    return si->id;
+}
+
 /* The expected site e (+ 1), unless 0 or already tried: whether it is this capture's, and if so
  * its id in *id. */
 __attribute__((no_sanitize_address, always_inline)) static inline bool
@@ -837,9 +845,7 @@ site_expected(site_cache_t *c, uint32_t e, uint32_t tried, uintptr_t ra_slot, ui
     site_t *si = &c->site[e - 1];
     if (!site_check(si, ra_slot, span, base))
         return false;
-    *id = si->id;
-    si->used = ++c->clock;
-    tl_stats.sites++;
+    *id = site_use(c, si);
     tl_stats.predicted++;
     site_learn(c, e - 1);
     site_follow(c, e - 1, ra_slot, rip);
@@ -883,9 +889,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
     if (c->streak && c->last_slot == HIDE(ra_slot) && c->last_rip == HIDE(rip)) {
         site_t *si = &c->site[tried = c->last];
         if (site_check(si, ra_slot, span, base)) {
-            id = si->id;
-            si->used = ++c->clock;
-            tl_stats.sites++;
+            id = site_use(c, si);
             c->chain = true;
             goto out;
         }
@@ -914,9 +918,7 @@ __attribute__((no_sanitize_address)) uint32_t fl_unwind_site_get(uintptr_t ra_sl
         const int w = __builtin_ctz(match) / 2;
         site_t *si = &c->site[s->site[w]];
         if (site_check(si, ra_slot, span, base)) {
-            id = si->id;
-            si->used = ++c->clock;
-            tl_stats.sites++;
+            id = site_use(c, si);
             /* The same key's sites are tried in way order: the one just used goes first. */
             uint16_t x = s->site[w];
             s->site[w] = s->site[first];
@@ -941,6 +943,16 @@ __attribute__((noinline, cold)) static site_cache_t *site_cache_new(uw_thread_t 
     if (u->sites)
         u->sites->mask = SITE_SETS_FIRST - 1;
     return u->sites;
+}
+
+/* The way of set s a new site takes: an empty one, else the least recently used. */
+static int site_victim(const site_cache_t *c, const site_set_t *s)
+{
+    int w = 0;
+    for (int i = 1; i < SITE_WAYS && s->tag[w]; i++)
+        if (!s->tag[i] || c->site[s->site[i]].used < c->site[s->site[w]].used)
+            w = i;
+    return w;
 }
 
 /* From SITE_SETS_FIRST sets to SITE_SETS: each site goes to the set its key's next two bits choose
@@ -1062,17 +1074,11 @@ void fl_unwind_site_put(uintptr_t ra_slot, uintptr_t rbp, uint32_t id)
         prev = at[i];
     }
     site_set_t *s = &c->set[SITE_SET(c, key)];
-    int w = 0;
-    for (int i = 1; i < SITE_WAYS && s->tag[w]; i++)
-        if (!s->tag[i] || c->site[s->site[i]].used < c->site[s->site[w]].used)
-            w = i;
+    int w = site_victim(c, s);
     if (s->tag[w] && c->mask + 1 < SITE_SETS && ++c->evicted >= SITE_GROW) {
         site_cache_grow(c);
         s = &c->set[SITE_SET(c, key)];
-        w = 0;
-        for (int i = 1; i < SITE_WAYS && s->tag[w]; i++)
-            if (!s->tag[i] || c->site[s->site[i]].used < c->site[s->site[w]].used)
-                w = i;
+        w = site_victim(c, s);
     }
     if (!s->tag[w]) /* a way without a site yet: the pool's next (there is one per way) */
         s->site[w] = (uint16_t)c->nsites++;
